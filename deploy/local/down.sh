@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# `make down`: stop both local services (data kept under .local/).
+source "$(dirname "$0")/common.sh"
+"$DEPLOY/kafka.sh" stop
+"$DEPLOY/postgres.sh" stop

@@ -1,0 +1,140 @@
+"""PostgreSQL: connections, ordered SQL migrations recorded in a table, and a unit of work
+that rolls back unless committed. psycopg2 errors that mean "the server does not answer"
+become `ServiceUnavailable`; everything else becomes `DatabaseError`."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+
+from hub.errors import HubError, ServiceUnavailable
+
+Connection = psycopg2.extensions.connection
+
+
+class DatabaseError(HubError):
+    """A statement failed for a reason other than the server being unreachable."""
+
+
+def address(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}/{parts.path.lstrip('/')}"
+
+
+def connect(dsn: str, application_name: str = "hub") -> Connection:
+    try:
+        conn = psycopg2.connect(dsn, application_name=application_name, connect_timeout=10)
+    except psycopg2.OperationalError as e:
+        raise ServiceUnavailable("PostgreSQL", address(dsn), str(e).strip().splitlines()[0]) from e
+    conn.autocommit = False
+    return conn
+
+
+def is_disconnect(e: BaseException) -> bool:
+    return isinstance(e, (psycopg2.OperationalError, psycopg2.InterfaceError))
+
+
+class UnitOfWork:
+    """One transaction: `commit()` it explicitly, or it rolls back when the block ends."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.cursor = conn.cursor()
+        self._committed = False
+
+    def commit(self) -> None:
+        self.conn.commit()
+        self._committed = True
+
+
+@contextmanager
+def unit_of_work(conn: Connection) -> Iterator[UnitOfWork]:
+    uow = UnitOfWork(conn)
+    try:
+        yield uow
+    except psycopg2.OperationalError as e:
+        _safe_rollback(conn)
+        raise ServiceUnavailable("PostgreSQL", address(conn.dsn), str(e).strip()) from e
+    except psycopg2.Error as e:
+        _safe_rollback(conn)
+        raise DatabaseError(str(e).strip()) from e
+    except BaseException:
+        _safe_rollback(conn)
+        raise
+    else:
+        if not uow._committed:
+            _safe_rollback(conn)
+    finally:
+        uow.cursor.close()
+
+
+def _safe_rollback(conn: Connection) -> None:
+    try:
+        if not conn.closed:
+            conn.rollback()
+    except psycopg2.Error:
+        pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str  # may use {schema}
+
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise DatabaseError(f"not a safe SQL identifier: {name!r}")
+    return name
+
+
+def migrate(conn: Connection, schema: str, migrations: Sequence[Migration]) -> list[int]:
+    """Apply, in order and once, the migrations a schema has not seen; recorded in
+    `<schema>.schema_migrations`. An advisory lock serialises concurrent starters."""
+    schema = ident(schema)
+    applied_now: list[int] = []
+    with unit_of_work(conn) as uow:
+        cur = uow.cursor
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(schema.encode()),))
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations ("
+            " version int PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cur.execute(f"SELECT version FROM {schema}.schema_migrations")
+        done = {row[0] for row in cur.fetchall()}
+        for m in sorted(migrations, key=lambda m: m.version):
+            if m.version in done:
+                continue
+            cur.execute(m.sql.format(schema=schema))
+            cur.execute(
+                f"INSERT INTO {schema}.schema_migrations (version, name) VALUES (%s, %s)",
+                (m.version, m.name),
+            )
+            applied_now.append(m.version)
+        uow.commit()
+    return applied_now
+
+
+def drop_schema(conn: Connection, schema: str) -> None:
+    with unit_of_work(conn) as uow:
+        uow.cursor.execute(f"DROP SCHEMA IF EXISTS {ident(schema)} CASCADE")
+        uow.commit()
+
+
+def execute_values(cur: Any, sql: str, rows: Sequence[Sequence[Any]], page_size: int = 1000) -> None:
+    psycopg2.extras.execute_values(cur, sql, rows, page_size=page_size)

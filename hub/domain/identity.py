@@ -1,0 +1,175 @@
+"""Identity numbers of listed subjects: resident ID numbers and unified social credit codes.
+
+Domain README, "Subjects": a natural person carries an 18-character resident ID number
+(公民身份號碼, GB 11643-1999: 6-digit region, 8-digit birth date, 3-digit sequence, one
+ISO 7064 MOD 11-2 check character); an organisation carries an 18-character unified social
+credit code (統一社會信用代碼, GB 32100-2015, MOD 31 check character). Minors are never
+listed, hence the age helpers.
+
+Pure: stdlib and python-stdnum only. Error messages never carry a number in clear (they use
+`mask`), because they end up in logs.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from stdnum.cn import ric as _ric
+from stdnum.cn import uscc as _uscc
+from stdnum.exceptions import ValidationError as _StdnumError
+
+__all__ = [
+    "ADULT_AGE",
+    "IdentityError",
+    "age_on",
+    "birth_date",
+    "check_resident_id",
+    "check_uscc",
+    "is_minor_on",
+    "make_resident_id",
+    "make_uscc",
+    "mask",
+]
+
+# Civil Code art. 17: a person of 18 or over is an adult; the list never holds minors.
+ADULT_AGE = 18
+
+_RESIDENT_ID_LENGTH = 18
+_USCC_LENGTH = 18
+_RESIDENT_ID_FORMAT = re.compile(r"[0-9]{17}[0-9X]")
+# GB 32100-2015 alphabet: digits and upper-case letters without I, O, Z, S, V.
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+# Oldest plausible birth year: the 18-digit number spells the full year, 18xx or later.
+_MIN_BIRTH_YEAR = 1800
+
+
+class IdentityError(ValueError):
+    """An identity number is malformed; the message says what is wrong (number masked)."""
+
+    def __init__(self, kind: str, value: str, problem: str) -> None:
+        self.kind = kind
+        self.problem = problem
+        super().__init__(f"invalid {kind} {mask(value)!r}: {problem}")
+
+
+def _normalise(value: str) -> str:
+    return value.strip().upper()
+
+
+def check_resident_id(value: str) -> str:
+    """Return the normalised resident ID number (upper-case X) or raise IdentityError.
+
+    Deliberately NOT `stdnum.cn.ric.validate`: it also rejects numbers whose region code was
+    not valid in the birth year, yet people keep numbers issued under old or renamed region
+    codes for life. We check format, birth date and check character only.
+    """
+    if not isinstance(value, str):
+        raise IdentityError("resident ID", "", f"expected a string, got {type(value).__name__}")
+    number = _normalise(value)
+    kind = "resident ID"
+    if len(number) != _RESIDENT_ID_LENGTH:
+        raise IdentityError(kind, number, f"length {len(number)}, expected {_RESIDENT_ID_LENGTH}")
+    if not _RESIDENT_ID_FORMAT.fullmatch(number):
+        raise IdentityError(kind, number, "characters: expected 17 digits then a digit or X")
+    _birth_date_of(number)
+    expected = _ric.calc_check_digit(number)  # takes the full number, ignores the last char
+    if number[-1] != expected:
+        raise IdentityError(kind, number, "check character does not match (GB 11643 MOD 11-2)")
+    return number
+
+
+def _birth_date_of(number: str) -> date:
+    try:
+        born = _ric.get_birth_date(number)
+    except (_StdnumError, ValueError) as e:
+        raise IdentityError(
+            "resident ID", number, f"birth date {number[6:14]} is not a calendar date"
+        ) from e
+    if born.year < _MIN_BIRTH_YEAR:
+        raise IdentityError("resident ID", number, f"birth year {born.year} is implausible")
+    return born
+
+
+def check_uscc(value: str) -> str:
+    """Return the normalised unified social credit code or raise IdentityError.
+
+    Checks length 18, the GB 32100-2015 alphabet and the check character
+    (`stdnum.cn.uscc.calc_check_digit`); the registration-authority and entity-type digits
+    are not policed beyond the alphabet.
+    """
+    if not isinstance(value, str):
+        raise IdentityError("USCC", "", f"expected a string, got {type(value).__name__}")
+    number = _normalise(value)
+    kind = "USCC"
+    if len(number) != _USCC_LENGTH:
+        raise IdentityError(kind, number, f"length {len(number)}, expected {_USCC_LENGTH}")
+    bad = sorted({c for c in number if c not in _USCC_ALPHABET})
+    if bad:
+        raise IdentityError(
+            kind, number, f"characters {''.join(bad)!r} not in the GB 32100 alphabet"
+        )
+    if number[-1] != _uscc.calc_check_digit(number[:-1]):
+        raise IdentityError(kind, number, "check character does not match (GB 32100 MOD 31)")
+    return number
+
+
+def birth_date(resident_id: str) -> date:
+    """Birth date encoded in a (validated) resident ID number."""
+    return _birth_date_of(check_resident_id(resident_id))
+
+
+def _age(born: date, on: date) -> int:
+    # Whole years (周歲). A 29 February birthday falls, in a common year, once 28 February
+    # has passed, i.e. on 1 March: (2, 28) < (2, 29) keeps the person a year younger on
+    # 28 February. This errs towards treating a person as a minor for one more day.
+    years = on.year - born.year
+    if (on.month, on.day) < (born.month, born.day):
+        years -= 1
+    return years
+
+
+def age_on(resident_id: str, on: date) -> int:
+    """Age in whole years on `on`; raises IdentityError if `on` precedes the birth date."""
+    born = birth_date(resident_id)
+    if on < born:
+        raise IdentityError("resident ID", resident_id, f"not yet born on {on.isoformat()}")
+    return _age(born, on)
+
+
+def is_minor_on(resident_id: str, on: date) -> bool:
+    """True if the person is under 18 on `on` (minors are never listed: domain README)."""
+    return age_on(resident_id, on) < ADULT_AGE
+
+
+def mask(value: str) -> str:
+    """Mask an identity number for logs: first 6 and last 4 characters kept, rest '*'.
+
+    Strings of 10 characters or fewer are masked entirely (nothing meaningful would hide).
+    """
+    if len(value) <= 10:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+def make_resident_id(region: str, birth: date, seq: int) -> str:
+    """A valid resident ID number (tests, demo): region (6 digits), birth date, sequence
+    0-999 (odd for men, even for women in GB 11643), plus the computed check character."""
+    if not re.fullmatch(r"[0-9]{6}", region):
+        raise ValueError(f"region must be 6 digits, got {region!r}")
+    if not 0 <= seq <= 999:
+        raise ValueError(f"seq must be in 0..999, got {seq}")
+    if birth.year < _MIN_BIRTH_YEAR:
+        raise ValueError(f"birth year {birth.year} is implausible")
+    body = f"{region}{birth:%Y%m%d}{seq:03d}"
+    # calc_check_digit expects the full number and ignores its last character.
+    return body + _ric.calc_check_digit(body + "0")
+
+
+def make_uscc(body17: str) -> str:
+    """A valid unified social credit code (tests, demo): 17 characters of the GB 32100
+    alphabet plus the computed check character."""
+    body = body17.strip().upper()
+    if len(body) != _USCC_LENGTH - 1 or any(c not in _USCC_ALPHABET for c in body):
+        raise ValueError(f"body must be 17 characters of {_USCC_ALPHABET!r}, got {body17!r}")
+    return body + _uscc.calc_check_digit(body)

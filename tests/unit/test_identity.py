@@ -1,0 +1,136 @@
+"""Resident ID numbers and unified social credit codes (domain README, "Subjects")."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from stdnum.cn import ric
+
+from hub.domain.identity import (
+    IdentityError,
+    age_on,
+    birth_date,
+    check_resident_id,
+    check_uscc,
+    is_minor_on,
+    make_resident_id,
+    make_uscc,
+    mask,
+)
+
+pytestmark = pytest.mark.unit
+
+# A published example number (GB 11643 check character X).
+KNOWN_ID = "11010519491231002X"
+
+
+def test_known_id_is_valid_and_normalised() -> None:
+    assert check_resident_id(KNOWN_ID.lower()) == KNOWN_ID
+    assert check_resident_id(f"  {KNOWN_ID}\n") == KNOWN_ID
+    assert birth_date(KNOWN_ID) == date(1949, 12, 31)
+
+
+def test_region_code_outside_its_validity_window_is_accepted() -> None:
+    # 350402 (Sanming, Meilie district) was abolished in 2021; stdnum's validate rejects a
+    # 2022 birth there, but real people keep such numbers, so we must not.
+    number = make_resident_id("350402", date(2022, 3, 1), 17)
+    assert not ric.is_valid(number)
+    assert check_resident_id(number) == number
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("1101051949123100", "length 16"),
+        ("1101051949123100211", "length 19"),
+        ("11010519491231002Y", "characters"),
+        ("1101051949X231002X", "characters"),
+        ("110105194902300021", "birth date 19490230"),
+        ("110105194913010021", "birth date 19491301"),
+        ("110105194912310021", "check character"),
+    ],
+)
+def test_invalid_ids_name_the_problem(value: str, problem: str) -> None:
+    with pytest.raises(IdentityError, match=problem) as info:
+        check_resident_id(value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_error_message_masks_the_number() -> None:
+    with pytest.raises(IdentityError) as info:
+        check_resident_id("110105194912310021")
+    assert "110105194912310021" not in str(info.value)
+    assert "110105********0021" in str(info.value)
+
+
+def test_uscc() -> None:
+    assert check_uscc("91110000600037341l") == "91110000600037341L"
+    with pytest.raises(IdentityError, match="check character"):
+        check_uscc("91110000600037341M")
+    with pytest.raises(IdentityError, match="length"):
+        check_uscc("9111000060003734")
+    with pytest.raises(IdentityError, match="alphabet"):
+        check_uscc("9111000060003734IL")
+    # The registration-authority character is not policed beyond the alphabet.
+    code = make_uscc("Y1350400MA2Y00001")
+    assert check_uscc(code) == code
+
+
+@given(
+    region=st.from_regex(r"[1-8][0-9]{5}", fullmatch=True),
+    born=st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 12, 31)),
+    seq=st.integers(0, 999),
+)
+def test_generated_ids_round_trip(region: str, born: date, seq: int) -> None:
+    number = make_resident_id(region, born, seq)
+    assert check_resident_id(number) == number
+    assert birth_date(number) == born
+    # Any change of the check character breaks it.
+    other = "0" if number[-1] != "0" else "1"
+    with pytest.raises(IdentityError):
+        check_resident_id(number[:-1] + other)
+
+
+@given(body=st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=17, max_size=17))
+def test_generated_usccs_round_trip(body: str) -> None:
+    code = make_uscc(body)
+    assert check_uscc(code) == code
+
+
+def test_age_and_minority_around_the_18th_birthday() -> None:
+    number = make_resident_id("350402", date(2008, 6, 15), 1)
+    assert age_on(number, date(2026, 6, 14)) == 17
+    assert is_minor_on(number, date(2026, 6, 14))
+    assert age_on(number, date(2026, 6, 15)) == 18
+    assert not is_minor_on(number, date(2026, 6, 15))
+
+
+def test_leap_day_birth_comes_of_age_on_1_march_in_common_years() -> None:
+    number = make_resident_id("350402", date(2008, 2, 29), 2)
+    assert is_minor_on(number, date(2026, 2, 28))
+    assert not is_minor_on(number, date(2026, 3, 1))
+    assert age_on(number, date(2028, 2, 29)) == 20  # leap year: the day itself
+
+
+def test_age_before_birth_is_an_error() -> None:
+    number = make_resident_id("350402", date(2008, 2, 29), 2)
+    with pytest.raises(IdentityError, match="not yet born"):
+        age_on(number, date(2008, 2, 29) - timedelta(days=1))
+
+
+def test_mask() -> None:
+    assert mask(KNOWN_ID) == "110105********002X"
+    assert mask("91110000600037341L") == "911100********341L"
+    assert mask("short") == "*****"
+
+
+def test_generators_refuse_bad_input() -> None:
+    with pytest.raises(ValueError):
+        make_resident_id("35040", date(2000, 1, 1), 1)
+    with pytest.raises(ValueError):
+        make_resident_id("350402", date(2000, 1, 1), 1000)
+    with pytest.raises(ValueError):
+        make_uscc("9111000060003734I")
