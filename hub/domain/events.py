@@ -1,0 +1,358 @@
+"""The hub's events, field by field as `docs/events.md` (the authoritative contract).
+
+Events are facts: frozen pydantic models with past-tense names. Every model that is an Avro
+record names its full Avro name in `AVRO_NAME`; every enum has exactly the symbols of the
+contract (`AVRO_ENUM_NAMES` gives their Avro names). Field order is the contract's order,
+so the codec and the `.avsc` files can be compared to these models mechanically.
+
+Times are timezone-aware (naive datetimes are rejected) and normalised to UTC, as the codec
+returns them (`timestamp-micros`); court dates are plain dates in China Standard Time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+__all__ = [
+    "AVRO_ENUM_NAMES",
+    "COURT_EVENT_TYPES",
+    "EVENT_ID_NAMESPACE",
+    "AckTrigger",
+    "AwareDatetime",
+    "BoundRole",
+    "CourtCheckpoint",
+    "CourtEvent",
+    "DebtorListed",
+    "EventMeta",
+    "Ground",
+    "ListingChanges",
+    "ListingCorrected",
+    "ListingRevoked",
+    "ListingShielded",
+    "MeasureAction",
+    "MeasureOutcome",
+    "Performance",
+    "RelatedPerson",
+    "RevokeReason",
+    "Role",
+    "ShieldReason",
+    "Subject",
+    "SubjectKind",
+    "UnitAcknowledged",
+    "VerificationClosed",
+    "VerificationOpened",
+    "VerificationOutcome",
+    "event_id_for",
+]
+
+# Fixed namespace of event ids (docs/events.md: event_id = UUID5 of `court_code/decision_no`).
+# Never change it: event ids are how a resubmitted decision is recognised.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31")
+
+
+def event_id_for(court_code: str, decision_no: str) -> str:
+    """Deterministic event id of a court decision (same decision → same id)."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{court_code}/{decision_no}"))
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware (naive times are ambiguous)")
+    return value.astimezone(UTC)
+
+
+# A timezone-aware datetime, normalised to UTC. The annotation stays `datetime`.
+AwareDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+
+# Hashes (prev_hash, root_hash) read as hex in JSON dumps (CLI `--format json`, tests).
+_FROZEN = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="hex", val_json_bytes="hex")
+
+
+# --- credithub.common ----------------------------------------------------------------------
+
+
+class SubjectKind(StrEnum):
+    person = "person"
+    organisation = "organisation"
+
+
+class Role(StrEnum):
+    """Related persons of an organisation debtor (domain README, "Subjects")."""
+
+    legal_representative = "legal_representative"
+    principal = "principal"
+    actual_controller = "actual_controller"
+    directly_responsible = "directly_responsible"
+    director = "director"
+    supervisor = "supervisor"
+    senior_manager = "senior_manager"
+
+
+class Subject(BaseModel):
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.common.Subject"
+
+    kind: SubjectKind
+    name: str
+    id_number: str
+
+
+class RelatedPerson(BaseModel):
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.common.RelatedPerson"
+
+    role: Role
+    name: str
+    id_number: str
+
+
+# --- credithub.court -----------------------------------------------------------------------
+
+
+class Ground(StrEnum):
+    """Provisions art. 1, items 1–6."""
+
+    refuses_despite_ability = "refuses_despite_ability"
+    obstructs_enforcement = "obstructs_enforcement"
+    evades_enforcement = "evades_enforcement"
+    breaches_property_reporting = "breaches_property_reporting"
+    breaches_consumption_restriction = "breaches_consumption_restriction"
+    refuses_settlement = "refuses_settlement"
+
+
+class Performance(StrEnum):
+    none = "none"
+    partial = "partial"
+
+
+class ShieldReason(StrEnum):
+    """Exit grounds, policy 四(二)4 / Provisions art. 10, plus the end of a fixed period."""
+
+    obligation_performed = "obligation_performed"
+    settlement_performed = "settlement_performed"
+    creditor_request = "creditor_request"
+    no_assets_found = "no_assets_found"
+    enforcement_suspended = "enforcement_suspended"
+    non_enforcement_ruling = "non_enforcement_ruling"
+    enforcement_terminated = "enforcement_terminated"
+    period_expired = "period_expired"
+
+
+class RevokeReason(StrEnum):
+    wrongly_listed = "wrongly_listed"
+    objection_upheld = "objection_upheld"
+
+
+class VerificationOutcome(StrEnum):
+    dismissed = "dismissed"
+    upheld = "upheld"
+
+
+class EventMeta(BaseModel):
+    """Envelope shared by every court event (first field, `meta`)."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.EventMeta"
+
+    event_id: str
+    listing_id: str
+    court_code: str
+    court_seq: int
+    decision_no: str
+    decided_at: AwareDatetime
+    triggered_at: AwareDatetime | None = None
+    recorded_at: AwareDatetime
+    prev_hash: bytes
+
+
+class DebtorListed(BaseModel):
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.DebtorListed"
+
+    meta: EventMeta
+    court_name: str
+    case_no: str
+    filed_on: date
+    basis_authority: str
+    basis_doc_no: str
+    obligation: str
+    performance: Performance
+    ground: Ground
+    conduct: str
+    period_end: date | None = None
+    public: bool
+    subject: Subject
+    related: list[RelatedPerson]
+
+
+class ListingShielded(BaseModel):
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.ListingShielded"
+
+    meta: EventMeta
+    reason: ShieldReason
+
+
+class ListingRevoked(BaseModel):
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.ListingRevoked"
+
+    meta: EventMeta
+    reason: RevokeReason
+    note: str | None = None
+
+
+class ListingChanges(BaseModel):
+    """What a correction changes; every field None = unchanged."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.ListingChanges"
+
+    subject_name: str | None = None
+    subject_id_number: str | None = None
+    related: list[RelatedPerson] | None = None
+    obligation: str | None = None
+    performance: Performance | None = None
+    conduct: str | None = None
+    case_no: str | None = None
+    period_end: date | None = None
+    public: bool | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, name) is None for name in type(self).model_fields)
+
+
+class ListingCorrected(BaseModel):
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.ListingCorrected"
+
+    meta: EventMeta
+    changes: ListingChanges
+    reason: str
+
+
+class VerificationOpened(BaseModel):
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.VerificationOpened"
+
+    meta: EventMeta
+    objection_received_on: date
+
+
+class VerificationClosed(BaseModel):
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.VerificationClosed"
+
+    meta: EventMeta
+    outcome: VerificationOutcome
+
+
+CourtEvent = (
+    DebtorListed
+    | ListingShielded
+    | ListingRevoked
+    | ListingCorrected
+    | VerificationOpened
+    | VerificationClosed
+)
+
+COURT_EVENT_TYPES: tuple[type[BaseModel], ...] = (
+    DebtorListed,
+    ListingShielded,
+    ListingRevoked,
+    ListingCorrected,
+    VerificationOpened,
+    VerificationClosed,
+)
+
+
+class CourtCheckpoint(BaseModel):
+    """Signed summary of a court's log (topic court.checkpoints.v1, key = court_code)."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.CourtCheckpoint"
+
+    court_code: str
+    tree_size: int
+    root_hash: bytes
+    last_event_id: str
+    issued_at: AwareDatetime
+
+
+# --- credithub.unit ------------------------------------------------------------------------
+
+
+class AckTrigger(StrEnum):
+    court_event = "court_event"
+    period_expired = "period_expired"
+    kept_measure = "kept_measure"
+
+
+class BoundRole(StrEnum):
+    """Who a measure binds: the debtor itself or one of the related-person roles."""
+
+    debtor = "debtor"
+    legal_representative = "legal_representative"
+    principal = "principal"
+    actual_controller = "actual_controller"
+    directly_responsible = "directly_responsible"
+    director = "director"
+    supervisor = "supervisor"
+    senior_manager = "senior_manager"
+
+
+class MeasureAction(StrEnum):
+    applied = "applied"
+    lifted = "lifted"
+    suspended = "suspended"
+    resumed = "resumed"
+    kept_until = "kept_until"
+    not_applicable = "not_applicable"
+
+
+class MeasureOutcome(BaseModel):
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.unit.MeasureOutcome"
+
+    code: str
+    role: BoundRole
+    id_number: str
+    action: MeasureAction
+    until: date | None = None
+    reason: str | None = None
+
+
+class UnitAcknowledged(BaseModel):
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.unit.UnitAcknowledged"
+
+    ack_id: str
+    unit: str
+    trigger: AckTrigger
+    event_id: str
+    listing_id: str
+    court_code: str
+    court_seq: int
+    measures: list[MeasureOutcome]
+    processed_at: AwareDatetime
+
+
+# Avro full names of the enums (an enum class cannot carry AVRO_NAME without it becoming a
+# member).
+AVRO_ENUM_NAMES: dict[type[StrEnum], str] = {
+    SubjectKind: "credithub.common.SubjectKind",
+    Role: "credithub.common.Role",
+    Ground: "credithub.court.Ground",
+    Performance: "credithub.court.Performance",
+    ShieldReason: "credithub.court.ShieldReason",
+    RevokeReason: "credithub.court.RevokeReason",
+    VerificationOutcome: "credithub.court.VerificationOutcome",
+    AckTrigger: "credithub.unit.AckTrigger",
+    BoundRole: "credithub.unit.BoundRole",
+    MeasureAction: "credithub.unit.MeasureAction",
+}
