@@ -39,7 +39,7 @@ test-reliability: up
 	$(BIN)/pytest -m reliability -q
 
 demo: up
-	$(BIN)/python -m bench.demo
+	$(BIN)/python -m hub.demo
 
 bench: up
 	$(BIN)/python -m bench.run

@@ -1,0 +1,107 @@
+"""`make demo`: a few hundred realistic decisions through the whole hub.
+
+Generates decisions (valid IDs, organisations with related persons, lifecycle changes),
+submits them as a court would, runs a dozen units until they are idle, then shows per unit
+the measures applied and lifted (from its signed acknowledgements), a few screening
+answers, and the auditors' verification and compliance report. Re-running it is safe:
+the same decisions are recognised as already recorded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from hub import codec, kafka
+from hub.config import settings
+from hub.generate import generate
+from hub.output import print_table
+
+UNITS = (
+    "finance", "public-security", "rail-air-operators", "housing-construction",
+    "land-resources", "pboc-sanming", "commercial-banks", "human-resources",
+    "development-reform", "tourism", "education", "industry-commerce",
+)
+console = Console(stderr=True)
+
+
+def hub(*args: str, check: bool = True) -> str:
+    proc = subprocess.run([sys.executable, "-m", "hub", *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        console.print(f"[red]hub {' '.join(args)} failed ({proc.returncode})[/red]\n{proc.stderr[-2000:]}")
+        sys.exit(proc.returncode)
+    return proc.stdout
+
+
+def ack_actions(unit: str) -> Counter[str]:
+    s = settings()
+    c = kafka.consumer(s, client_id="hub-demo", consumer_timeout_ms=3000)
+    c.subscribe([s.ack_topic(unit)])
+    seen: dict[str, Any] = {}
+    for msg in c:
+        ack = codec.decode(msg.value)
+        seen[ack.ack_id] = ack  # deduplicated by the deterministic ack id
+    c.close()
+    counts: Counter[str] = Counter()
+    for ack in seen.values():
+        for m in ack.measures:
+            counts[str(m.action)] += 1
+    return counts
+
+
+def main() -> None:
+    s = settings()
+    work = s.state_dir / "demo"
+    work.mkdir(parents=True, exist_ok=True)
+    decisions = generate(300, seed=2026)
+    path = work / "decisions.jsonl"
+    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in decisions), encoding="utf-8")
+    console.rule("1. the courts submit their decisions")
+    summary = json.loads(hub("court", "submit", str(path), "--format", "json"))
+    console.print(f"{len(decisions)} decisions: {summary}")
+
+    console.rule(f"2. {len(UNITS)} punishment units consume the list")
+    hub("agency", "run-all", "--units", ",".join(UNITS), "--until-idle")
+    rows = []
+    for unit in UNITS:
+        c = ack_actions(unit)
+        rows.append([unit, sum(c.values()), c["applied"], c["lifted"], c["suspended"], c["resumed"]])
+    print_table("measures per unit (from signed acknowledgements)",
+                ["unit", "outcomes", "applied", "lifted", "suspended", "resumed"], rows)
+
+    console.rule("3. screening at the counter (rail-air-operators, measure G1)")
+    by_status: dict[str, str] = {}
+    for d in decisions:
+        if d["action"] == "list" and d["subject"]["kind"] == "person":
+            by_status.setdefault(d["listing_id"], d["subject"]["id_number"])
+    shielded = {d["listing_id"] for d in decisions if d["action"] in ("shield", "revoke")}
+    verifying = {d["listing_id"] for d in decisions if d["action"] == "open_verification"}
+    picks = []
+    for lid, idn in by_status.items():
+        tag = "shielded/revoked" if lid in shielded else "objection" if lid in verifying else "listed"
+        if tag not in {p[0] for p in picks}:
+            picks.append((tag, lid, idn))
+    answers = []
+    for tag, lid, idn in picks:
+        doc = json.loads(hub("agency", "check", "--unit", "rail-air-operators", "--id-number", idn,
+                             "--measure", "G1", "--format", "json"))
+        answers.append([tag, lid, doc["decision"], len(doc["measures"])])
+    print_table("screening answers", ["listing history", "listing", "decision", "measures"], answers)
+
+    console.rule("4. the auditors verify the log and report compliance")
+    verify = json.loads(hub("audit", "verify", "--format", "json", check=False))
+    console.print(f"verify: ok={verify.get('ok')} events={verify.get('events_checked')} "
+                  f"acks={verify.get('acks_checked')} failures={len(verify.get('failures', []))}")
+    sys.stdout.write(hub("audit", "compliance", "--format", "table"))
+    html = work / "compliance.html"
+    hub("audit", "compliance", "--format", "html", "--output", str(html))
+    console.print(f"HTML report: {html}")
+
+
+if __name__ == "__main__":
+    main()
