@@ -80,7 +80,7 @@ def generate(
     """`n_listings` listings (ground, period, public flag, organisations with related
     persons) and, with `lifecycle`, later decisions about some of them. Decisions are in
     the order the courts made them (by decided_at)."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data, not secrets
     ids = _Ids()
     step = timedelta(days=span_days) / max(n_listings, 1)
     out: list[tuple[datetime, int, dict[str, Any]]] = []
@@ -92,11 +92,13 @@ def generate(
         listing_id = f"{court}-{t.year}-{seq:06d}"
         case = f"({t.year})閩{court[2:]}執{seq}號"
         doc = _list(rng, ids, court, listing_id, case, t, org_share)
-        out.append((t, order, doc)); order += 1
+        out.append((t, order, doc))
+        order += 1
         if not lifecycle:
             continue
         for later in _lifecycle(rng, ids, doc, t, case):
-            out.append((datetime.fromisoformat(later["decided_at"]), order, later)); order += 1
+            out.append((datetime.fromisoformat(later["decided_at"]), order, later))
+            order += 1
     out.sort(key=lambda x: (x[0], x[1]))
     return [d for _, _, d in out]
 
