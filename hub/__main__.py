@@ -1,3 +1,6 @@
+import sys
+
 from hub.cli import main
 
 main()
+sys.exit(0)

@@ -23,7 +23,7 @@ GROUPS: dict[str, str] = {
     "court": "producers.court.cli:court",
     "agency": "consumers.agency.cli:agency",
     "audit": "consumers.audit.cli:audit",
-    "accounts": "hub.accounts_cli:accounts",
+    "accounts": "hub.accounts_cli:accounts_group",
 }
 
 
@@ -62,7 +62,11 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> Any:
     """Run the CLI; project errors become one line on stderr and a non-zero exit."""
     try:
-        return cli.main(args=argv, standalone_mode=False)
+        rv = cli.main(args=argv, standalone_mode=False)
+        # Non-standalone click returns the code of ctx.exit(n) instead of exiting.
+        if isinstance(rv, int) and not isinstance(rv, bool) and rv != 0:
+            sys.exit(rv)
+        return rv
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:

@@ -1,0 +1,142 @@
+"""`hub audit compliance`: per unit, the court events of the period that concerned it,
+acknowledged, late, never acknowledged, latency percentiles; per court, removals and
+corrections beyond their statutory limit (policy 四(二)9, 四(四); domain README
+"Accountability")."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from consumers.audit import history
+from consumers.audit.concern import with_concerns
+from hub.config import Settings
+from hub.domain import deadlines
+from hub.domain.events import (
+    AckTrigger,
+    ListingCorrected,
+    ListingRevoked,
+    ListingShielded,
+    ShieldReason,
+)
+
+# policy 四(四): a unit notified (通報) twice or more loses honours; each failure (late or
+# missing acknowledgement) in the period counts towards a formal notice.
+NOTICE_THRESHOLD = 2
+
+
+def _pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    xs = sorted(values)
+    k = (len(xs) - 1) * p
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return round(xs[lo] + (xs[hi] - xs[lo]) * (k - lo), 3)
+
+
+def _kind(ev: Any) -> str | None:
+    if isinstance(ev, ListingShielded):
+        return "shield_period_expired" if ev.reason is ShieldReason.period_expired else "shield"
+    if isinstance(ev, ListingRevoked):
+        return "revoke"
+    if isinstance(ev, ListingCorrected):
+        return "correct"
+    return None
+
+
+def _in(d: date, start: date | None, end: date | None) -> bool:
+    return (start is None or d >= start) and (end is None or d <= end)
+
+
+def compliance(s: Settings, start: date | None = None, end: date | None = None,
+               sla_working_days: int | None = None, progress: bool = True) -> dict[str, Any]:
+    sla = s.ack_sla_working_days if sla_working_days is None else sla_working_days
+    notes: set[str] = set()
+    first_ack: dict[tuple[str, str], datetime] = {}
+    for a in history.acks(s, progress=progress):
+        if a.trigger is AckTrigger.court_event:
+            k = (a.unit, a.event_id)
+            if k not in first_ack or a.processed_at < first_ack[k]:
+                first_ack[k] = a.processed_at
+    units: dict[str, dict[str, Any]] = {}
+    latencies: dict[str, list[float]] = {}
+    courts: dict[str, dict[str, Any]] = {}
+    backlog: list[tuple[datetime, int]] = []  # (+1 at recorded_at, -1 at ack) for charts
+    for ev, _state, concerned in with_concerns(history.court_events(s, progress=progress)):
+        meta = ev.meta
+        if not _in(deadlines.local_date(meta.recorded_at), start, end):
+            continue
+        kind = _kind(ev)
+        if kind is not None:
+            c = courts.setdefault(meta.court_code, {"court_code": meta.court_code,
+                                                    "actions": 0, "late": 0, "items": []})
+            c["actions"] += 1
+            if meta.triggered_at is not None:  # without a trigger the limit cannot run
+                dl = deadlines.deadline_for(kind, deadlines.local_date(meta.triggered_at))
+                if not dl.calendar_complete:
+                    notes.add(dl.note)
+                if deadlines.local_date(meta.decided_at) > dl.due:
+                    c["late"] += 1
+                    rule = deadlines.RULES[kind]
+                    c["items"].append({
+                        "listing_id": meta.listing_id, "decision_no": meta.decision_no,
+                        "action": kind, "triggered_at": meta.triggered_at.isoformat(),
+                        "decided_at": meta.decided_at.isoformat(),
+                        "limit": f"{rule.n} {'working ' if rule.working_days else ''}days "
+                                 f"({rule.citation})",
+                        "due": dl.due.isoformat(),
+                    })
+        if not concerned:
+            continue
+        due = deadlines.add_working_days(deadlines.local_date(meta.recorded_at), sla)
+        if not due.calendar_complete:
+            notes.add(due.note)
+        for unit in concerned:
+            u = units.setdefault(unit, {"unit": unit, "concerned": 0, "acked": 0, "late": 0,
+                                        "missing": 0})
+            u["concerned"] += 1
+            backlog.append((meta.recorded_at, 1))
+            done = first_ack.get((unit, meta.event_id))
+            if done is None:
+                u["missing"] += 1
+                continue
+            u["acked"] += 1
+            backlog.append((done, -1))
+            latencies.setdefault(unit, []).append((done - meta.recorded_at).total_seconds())
+            if deadlines.local_date(done) > due.due:
+                u["late"] += 1
+    rows = []
+    for unit in sorted(units):
+        u = units[unit]
+        lat = latencies.get(unit, [])
+        u["p50_s"] = _pct(lat, 0.5)
+        u["p95_s"] = _pct(lat, 0.95)
+        u["notice_due"] = u["late"] + u["missing"] >= NOTICE_THRESHOLD
+        rows.append(u)
+    doc: dict[str, Any] = {
+        "units": rows,
+        "courts": [courts[c] for c in sorted(courts)],
+        "notes": sorted(notes),
+
+    }
+    doc["_backlog"] = _daily_backlog(backlog)
+    return doc
+
+
+def _daily_backlog(points: list[tuple[datetime, int]]) -> list[tuple[str, int]]:
+    """Unacknowledged (unit, event) pairs at the end of each day (CST)."""
+    if not points:
+        return []
+    points.sort()
+    first = deadlines.local_date(points[0][0])
+    last = deadlines.local_date(points[-1][0])
+    out: list[tuple[str, int]] = []
+    level, i, d = 0, 0, first
+    while d <= last and len(out) < 3660:
+        while i < len(points) and deadlines.local_date(points[i][0]) <= d:
+            level += points[i][1]
+            i += 1
+        out.append((d.isoformat(), level))
+        d += timedelta(days=1)
+    return out

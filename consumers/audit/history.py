@@ -1,0 +1,64 @@
+"""Believed court events and acknowledgements, decoded, for the auditor's reports (state,
+trail, compliance). Only records whose signature verifies against their own court or unit
+are used (hub.signed.verify_record); the others are `hub audit verify`'s business and are
+skipped here with a warning."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from consumers.audit import replay
+from hub import codec
+from hub.config import Settings
+from hub.domain.events import UnitAcknowledged
+from hub.keys import load_trust
+from hub.ledger import LedgerError
+from hub.log import get_logger
+from hub.signed import verify_record
+
+log = get_logger("audit")
+
+
+def court_events(s: Settings, *, progress: bool = True,
+                 listing_id: str | None = None) -> Iterator[Any]:
+    """Court events (models), once each, in partition order: a listing's events share a
+    partition (key = listing_id), so each listing's events come in court_seq order."""
+    trust = load_trust(s)
+    seen: dict[str, set[int]] = {}
+    key = listing_id.encode() if listing_id is not None else None
+    for r in replay.read(s, [s.court_topic], progress=progress, label="court events"):
+        if key is not None and r.key != key:
+            continue
+        try:
+            model = verify_record(trust, r.value, r.headers).model
+        except (LedgerError, codec.CodecError) as e:
+            log.warning("record skipped", topic=r.topic, partition=r.partition,
+                        offset=r.offset, reason=str(e))
+            continue
+        meta = getattr(model, "meta", None)
+        if meta is None:
+            continue
+        done = seen.setdefault(meta.court_code, set())
+        if meta.court_seq in done:  # a duplicate copy: verify names it
+            continue
+        done.add(meta.court_seq)
+        yield model
+
+
+def acks(s: Settings, *, progress: bool = True,
+         listing_id: str | None = None) -> Iterator[UnitAcknowledged]:
+    trust = load_trust(s)
+    topics = replay.ack_topics(s)
+    key = listing_id.encode() if listing_id is not None else None
+    for r in replay.read(s, topics, progress=progress, label="acks"):
+        if key is not None and r.key != key:
+            continue
+        try:
+            model = verify_record(trust, r.value, r.headers).model
+        except (LedgerError, codec.CodecError) as e:
+            log.warning("record skipped", topic=r.topic, partition=r.partition,
+                        offset=r.offset, reason=str(e))
+            continue
+        if isinstance(model, UnitAcknowledged):
+            yield model

@@ -1,0 +1,430 @@
+"""The outbox relay: publishes the court store's signed event values to `court.listings.v1`
+and signed checkpoints to `court.checkpoints.v1`.
+
+Exactly once across crashes (design.md "Outbox, not dual writes"): the idempotent producer
+only dedups within one producer session, so after each flushed batch the relay stores, in
+the transaction that marks the rows sent, the next offset of every partition it wrote. On
+start (holding the advisory lock, so it is the only writer) it reads every partition from
+that offset to its end and marks as sent every outbox row whose event is found there; only
+the rest is published. The idempotent producer's writes to a partition are a prefix of what
+it was asked to send, so per-listing (per-partition) order holds.
+
+The Merkle accumulator of each court covers the contiguous published prefix and lives in
+the `courts` row, updated in the same transaction as the rows it covers."""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import TopicPartition
+
+from hub import codec, db, kafka
+from hub.config import Settings
+from hub.domain.events import CourtCheckpoint
+from hub.errors import HubError, ServiceUnavailable
+from hub.keys import court_signer, ensure_key
+from hub.ledger import SIG_HEADER, SIGNER_HEADER, MerkleAccumulator, SigningKey, leaf_hash
+from hub.log import get_logger
+from producers.court import store
+
+log = get_logger("court.relay")
+
+BATCH = 10_000  # rows a batch; HUB_RELAY_BATCH overrides (tests: several batches)
+FAULT_ENV = "HUB_FAULT"
+FAULT_AFTER_PUBLISH = "relay-after-publish"
+
+
+class RelayBusy(HubError):
+    """Another relay holds the court store's relay lock."""
+
+
+@dataclass
+class RelayResult:
+    published: int = 0
+    recovered: int = 0
+    checkpoints: int = 0
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"published": self.published, "recovered": self.recovered,
+                "checkpoints": self.checkpoints, "note": self.note}
+
+
+@dataclass
+class _Court:
+    code: str
+    published_seq: int
+    acc: MerkleAccumulator
+    last_event_id: str | None
+    checkpoint_seq: int
+    checkpoint_at: float  # monotonic-ish wall time of the last checkpoint
+    pending: dict[int, tuple[bytes, str]] = field(default_factory=dict)  # sent, not yet folded
+    due: list[tuple[int, bytes, str]] = field(default_factory=list)  # checkpoints to issue
+
+
+def lock_key(s: Settings) -> int:
+    return zlib.crc32(f"court-relay:{store.schema(s)}".encode())
+
+
+def _try_lock(conn: db.Connection, key: int) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+        ok = bool(cur.fetchone()[0])
+    conn.commit()
+    return ok
+
+
+class Relay:
+    """One relay session: holds the advisory lock and one producer."""
+
+    def __init__(self, s: Settings, conn: db.Connection) -> None:
+        self.s = s
+        self.conn = conn
+        self.sch = store.schema(s)
+        self.topic = s.court_topic
+        self.keys: dict[str, SigningKey] = {}
+        self.courts: dict[str, _Court] = {}
+        kafka.ensure_topics(s, kafka.topic_specs(s))
+        self.producer = kafka.producer(s, client_id="hub-court-relay")
+        self.result = RelayResult()
+
+    def close(self) -> None:
+        self.producer.close(timeout=10)
+
+    # --------------------------------------------------------------------- state
+
+    def _key(self, code: str) -> SigningKey:
+        if code not in self.keys:
+            self.keys[code] = ensure_key(self.s, court_signer(code))[0]
+        return self.keys[code]
+
+    def _load_courts(self, cur: Any) -> None:
+        cur.execute(
+            f"SELECT court_code, published_seq, acc_state, last_published_event_id,"
+            f" checkpoint_seq, extract(epoch FROM checkpoint_at) FROM {self.sch}.courts"
+        )
+        for code, pub, acc, last, cp_seq, cp_at in cur.fetchall():
+            if code not in self.courts:
+                self.courts[code] = _Court(
+                    code, int(pub), MerkleAccumulator.from_state_json(acc), last, int(cp_seq),
+                    float(cp_at) if cp_at is not None else time.time(),
+                )
+
+    def _fold(self, cur: Any) -> None:
+        """Advance each court's accumulator over its contiguous sent prefix; note the
+        checkpoints due every `checkpoint_every` events."""
+        every = max(1, self.s.checkpoint_every)
+        for c in self.courts.values():
+            start = c.published_seq
+            while (item := c.pending.pop(c.published_seq + 1, None)) is not None:
+                value, event_id = item
+                c.acc.append(leaf_hash(value))
+                c.published_seq += 1
+                c.last_event_id = event_id
+                if c.published_seq % every == 0:
+                    c.due.append((c.published_seq, c.acc.root(), event_id))
+            if c.published_seq != start:
+                cur.execute(
+                    f"UPDATE {self.sch}.courts SET published_seq = %s, acc_state = %s,"
+                    " last_published_event_id = %s WHERE court_code = %s",
+                    (c.published_seq, c.acc.state_json(), c.last_event_id, c.code),
+                )
+
+    def _store_offsets(self, cur: Any, offsets: dict[int, int]) -> None:
+        if offsets:
+            db.execute_values(
+                cur,
+                f"INSERT INTO {self.sch}.relay_offsets (topic, part, next_offset) VALUES %s"
+                " ON CONFLICT (topic, part) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+                [(self.topic, p, o) for p, o in offsets.items()],
+            )
+
+    # ------------------------------------------------------------------ recovery
+
+    def recover(self) -> None:
+        """Mark as sent what a crashed relay published but did not mark."""
+        with db.unit_of_work(self.conn) as uow:
+            cur = uow.cursor
+            cur.execute(
+                f"SELECT part, next_offset FROM {self.sch}.relay_offsets WHERE topic = %s",
+                (self.topic,),
+            )
+            stored = {int(p): int(o) for p, o in cur.fetchall()}
+        found, ends = self._scan(stored)
+        with db.unit_of_work(self.conn) as uow:
+            cur = uow.cursor
+            if found:
+                cur.execute(
+                    f"UPDATE {self.sch}.outbox SET sent_at = now()"
+                    " WHERE event_id = ANY(%s) AND sent_at IS NULL",
+                    (list(found),),
+                )
+                self.result.recovered += cur.rowcount
+                if cur.rowcount:
+                    log.warning("relay.recovered", events=cur.rowcount)
+            self._store_offsets(cur, ends)
+            self._load_courts(cur)
+            # Rows sent beyond a court's folded prefix (found above, or left by a crash of a
+            # previous recovery) wait in `pending` until the gap before them is published.
+            for c in self.courts.values():
+                cur.execute(
+                    f"SELECT court_seq, value, event_id FROM {self.sch}.outbox"
+                    " WHERE court_code = %s AND court_seq > %s AND sent_at IS NOT NULL",
+                    (c.code, c.published_seq),
+                )
+                for seq, value, event_id in cur.fetchall():
+                    c.pending[int(seq)] = (bytes(value), event_id)
+            self._fold(cur)
+            uow.commit()
+
+    def _scan(self, stored: dict[int, int]) -> tuple[set[str], dict[int, int]]:
+        consumer = kafka.consumer(self.s, client_id="hub-court-relay-recovery")
+        try:
+            parts = [TopicPartition(self.topic, p)
+                     for p in sorted(consumer.partitions_for_topic(self.topic) or ())]
+            if not parts:
+                return set(), {}
+            consumer.assign(parts)
+            ends = consumer.end_offsets(parts)
+            begins = consumer.beginning_offsets(parts)
+            found: set[str] = set()
+            todo = {}
+            for tp in parts:
+                start = max(stored.get(tp.partition, 0), begins[tp])
+                if start < ends[tp]:
+                    consumer.seek(tp, start)
+                    todo[tp] = ends[tp]
+                else:
+                    consumer.pause(tp)
+            deadline = time.monotonic() + 120
+            while todo and time.monotonic() < deadline:
+                for tp, records in consumer.poll(timeout_ms=500).items():
+                    for r in records:
+                        if r.offset < todo.get(tp, 0):
+                            _, rec = codec.decode_dict(r.value)
+                            found.add(rec["meta"]["event_id"])
+                    if tp in todo and consumer.position(tp) >= todo[tp]:
+                        del todo[tp]
+                        consumer.pause(tp)
+            if todo:
+                raise ServiceUnavailable("Kafka", self.s.kafka_bootstrap, "recovery scan timed out")
+            return found, {tp.partition: ends[tp] for tp in parts}
+        except kafka.UNAVAILABLE as e:
+            raise kafka.unavailable(self.s, e) from e
+        finally:
+            consumer.close()
+
+    # --------------------------------------------------------------- publishing
+
+    def _fetch(self, after: tuple[str, int]) -> list[tuple[Any, ...]]:
+        with db.unit_of_work(self.conn) as uow:
+            uow.cursor.execute(
+                f"SELECT court_code, court_seq, listing_id, event_id, value, signature, signer"
+                f" FROM {self.sch}.outbox WHERE sent_at IS NULL AND (court_code, court_seq) > (%s, %s)"
+                " ORDER BY court_code, court_seq LIMIT %s",
+                (after[0], after[1], int(os.environ.get("HUB_RELAY_BATCH", BATCH))),
+            )
+            return list(uow.cursor.fetchall())
+
+    def _send(self, rows: list[tuple[Any, ...]]) -> list[Any]:
+        send = self.producer.send
+        topic = self.topic
+        try:
+            return [
+                send(topic, key=lid.encode("utf-8"), value=bytes(value),
+                     headers=[(SIG_HEADER, bytes(sig)), (SIGNER_HEADER, signer.encode("ascii"))])
+                for _, _, lid, _, value, sig, signer in rows
+            ]
+        except kafka.UNAVAILABLE as e:
+            raise kafka.unavailable(self.s, e) from e
+
+    def publish(self, progress: Callable[[int], None] | None = None) -> int:
+        """Publish every unsent row, pipelined: batch k+1 is handed to the producer before
+        batch k's acknowledgements are awaited and marked, so the producer never idles
+        while PostgreSQL works. Returns the number published."""
+        total = 0
+        after = ("", 0)
+        pending: tuple[list[tuple[Any, ...]], list[Any]] | None = None
+        while True:
+            rows = self._fetch(after)
+            futures = self._send(rows) if rows else []
+            if rows:
+                after = (rows[-1][0], int(rows[-1][1]))
+            if pending is not None:
+                total += self._mark(*pending)
+                if progress:
+                    progress(len(pending[0]))
+            if not rows:
+                return total
+            pending = (rows, futures)
+
+    def _mark(self, rows: list[tuple[Any, ...]], futures: list[Any]) -> int:
+        offsets: dict[int, int] = {}
+        try:
+            for f in futures:
+                md = f.get(timeout=self.s.kafka_request_timeout_ms / 1000 * 4)  # raises on error
+                if md.offset + 1 > offsets.get(md.partition, -1):
+                    offsets[md.partition] = md.offset + 1
+        except kafka.UNAVAILABLE as e:
+            raise kafka.unavailable(self.s, e) from e
+        if os.environ.get(FAULT_ENV) == FAULT_AFTER_PUBLISH:
+            # Fault injection (tests): die like kill -9 between publishing and marking sent.
+            os._exit(137)
+        with db.unit_of_work(self.conn) as uow:
+            cur = uow.cursor
+            self._load_courts(cur)
+            ranges: dict[str, list[int]] = {}
+            for code, seq, _, event_id, value, _, _ in rows:
+                self.courts[code].pending[int(seq)] = (bytes(value), event_id)
+                ranges.setdefault(code, []).append(int(seq))
+            for code, seqs in ranges.items():
+                cur.execute(
+                    f"UPDATE {self.sch}.outbox SET sent_at = now() WHERE court_code = %s"
+                    " AND court_seq BETWEEN %s AND %s AND sent_at IS NULL AND court_seq = ANY(%s)",
+                    (code, min(seqs), max(seqs), seqs),
+                )
+            self._store_offsets(cur, offsets)
+            self._fold(cur)
+            uow.commit()
+        self.result.published += len(rows)
+        self.issue_checkpoints(final=False)
+        return len(rows)
+
+    # -------------------------------------------------------------- checkpoints
+
+    def issue_checkpoints(self, final: bool) -> None:
+        """Publish the checkpoints due: every N events, every T seconds when new events
+        exist, and at the end of a drain (so a drain always ends covered)."""
+        now = time.time()
+        out: list[tuple[_Court, int, bytes, str]] = []
+        for c in self.courts.values():
+            for size, root, eid in c.due:
+                if size > c.checkpoint_seq:
+                    out.append((c, size, root, eid))
+            c.due.clear()
+            newer = c.published_seq > max([c.checkpoint_seq] + [o[1] for o in out if o[0] is c])
+            if newer and c.last_event_id and (
+                final or now - c.checkpoint_at >= self.s.checkpoint_seconds
+            ):
+                out.append((c, c.published_seq, c.acc.root(), c.last_event_id))
+        if not out:
+            return
+        issued_at = datetime.now(UTC)
+        rows = []
+        futures = []
+        try:
+            for c, size, root, eid in out:
+                cp = CourtCheckpoint(court_code=c.code, tree_size=size, root_hash=root,
+                                     last_event_id=eid, issued_at=issued_at)
+                value = codec.encode(cp)
+                key = self._key(c.code)
+                sig = key.sign(value)
+                futures.append(self.producer.send(
+                    self.s.checkpoint_topic, key=c.code.encode("utf-8"), value=value,
+                    headers=[(SIG_HEADER, sig), (SIGNER_HEADER, key.signer.encode("ascii"))],
+                ))
+                rows.append((c.code, size, root, eid, issued_at, value, sig))
+            # Wait for these records only: flush() would also wait for the event batch
+            # already in flight and stall the pipeline.
+            for f in futures:
+                f.get(timeout=self.s.kafka_request_timeout_ms / 1000 * 4)
+        except kafka.UNAVAILABLE as e:
+            raise kafka.unavailable(self.s, e) from e
+        with db.unit_of_work(self.conn) as uow:
+            db.execute_values(
+                uow.cursor,
+                f"INSERT INTO {self.sch}.checkpoints (court_code, tree_size, root_hash,"
+                " last_event_id, issued_at, value, signature) VALUES %s ON CONFLICT DO NOTHING",
+                rows,
+            )
+            for c, size, _, _ in out:
+                if size > c.checkpoint_seq:
+                    c.checkpoint_seq = size
+                c.checkpoint_at = now
+                uow.cursor.execute(
+                    f"UPDATE {self.sch}.courts SET checkpoint_seq = %s, checkpoint_at = %s"
+                    " WHERE court_code = %s",
+                    (c.checkpoint_seq, issued_at, c.code),
+                )
+            uow.commit()
+        self.result.checkpoints += len(rows)
+
+
+def run(
+    s: Settings,
+    *,
+    once: bool = True,
+    wait: bool = True,
+    poll_seconds: float = 0.5,
+    progress: Callable[[int], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RelayResult:
+    """Relay until the outbox is empty (`once`) or forever. Only one relay publishes at a
+    time (PostgreSQL advisory lock): a second one waits (`wait`) or raises RelayBusy."""
+    conn = store.open_store(s, "hub-court-relay")
+    key = lock_key(s)
+    try:
+        if not _try_lock(conn, key):
+            if not wait:
+                raise RelayBusy("another court relay is running (advisory lock held)")
+            if on_wait:
+                on_wait()
+            while not _try_lock(conn, key):
+                if should_stop and should_stop():
+                    return RelayResult(note="stopped while waiting for the relay lock")
+                time.sleep(poll_seconds)
+        relay = Relay(s, conn)
+        try:
+            relay.recover()
+            while True:
+                relay.publish(progress)
+                # A drain that ends (--once, or a stop request) ends covered by a checkpoint.
+                stopping = once or bool(should_stop and should_stop())
+                relay.issue_checkpoints(final=stopping)
+                if stopping:
+                    break
+                time.sleep(poll_seconds)
+            return relay.result
+        finally:
+            relay.close()
+    finally:
+        conn.close()  # ends the session: releases the advisory lock
+
+
+def drain(s: Settings, progress: Callable[[int], None] | None = None) -> RelayResult:
+    """Publish everything in the outbox now, then a final checkpoint per court."""
+    return run(s, once=True, wait=True, progress=progress)
+
+
+def unsent(s: Settings) -> int:
+    conn = store.open_store(s, "hub-court-unsent")
+    try:
+        with db.unit_of_work(conn) as uow:
+            uow.cursor.execute(f"SELECT count(*) FROM {store.schema(s)}.outbox WHERE sent_at IS NULL")
+            return int(uow.cursor.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def drain_after_submit(
+    s: Settings, timeout: float = 60.0, progress: Callable[[int], None] | None = None
+) -> RelayResult:
+    """`submit`'s own drain. If another relay holds the lock, it will publish our rows:
+    wait until the outbox is empty or the lock frees, up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return run(s, once=True, wait=False, progress=progress)
+        except RelayBusy:
+            if unsent(s) == 0:
+                return RelayResult(note="published by the running relay")
+            if time.monotonic() > deadline:
+                return RelayResult(note="left for the running relay")
+            time.sleep(0.2)

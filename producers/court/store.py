@@ -1,0 +1,194 @@
+"""The court store: PostgreSQL schema `court` (prefixed in tests) holding each court's head
+(gap-free sequence, hash chain, relay accumulator), the listings' current states, the
+recorded decisions, the outbox of signed event values, the relay's Kafka positions and the
+checkpoints issued.
+
+Design.md "Outbox, not dual writes": decisions, listing states and outgoing events are
+written in one transaction; the relay reads the outbox and marks rows sent."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hub import db
+from hub.config import Settings
+from hub.db import Connection, Migration
+
+MIGRATIONS = [
+    Migration(
+        1,
+        "court store, outbox, relay positions, checkpoints",
+        """
+        CREATE TABLE {schema}.courts (
+            court_code text PRIMARY KEY,
+            last_seq bigint NOT NULL DEFAULT 0,          -- last court_seq assigned
+            last_hash bytea NOT NULL,                    -- chain_hash of the last value
+            published_seq bigint NOT NULL DEFAULT 0,     -- contiguous published prefix
+            acc_state text NOT NULL DEFAULT '[]',        -- MerkleAccumulator over 1..published_seq
+            last_published_event_id text,
+            checkpoint_seq bigint NOT NULL DEFAULT 0,    -- tree_size of the last checkpoint
+            checkpoint_at timestamptz
+        );
+        CREATE TABLE {schema}.listings (
+            listing_id text PRIMARY KEY,
+            court_code text NOT NULL,
+            state jsonb NOT NULL,
+            updated_at timestamptz NOT NULL
+        );
+        CREATE TABLE {schema}.decisions (
+            court_code text NOT NULL,
+            decision_no text NOT NULL,
+            listing_id text NOT NULL,
+            action text NOT NULL,
+            decided_at timestamptz NOT NULL,
+            court_seq bigint NOT NULL,
+            event_id text NOT NULL,
+            content_hash bytea NOT NULL,                 -- SHA-256 of decision.canonical()
+            recorded_at timestamptz NOT NULL,
+            PRIMARY KEY (court_code, decision_no)
+        );
+        CREATE INDEX decisions_listing ON {schema}.decisions (listing_id, court_seq);
+        CREATE TABLE {schema}.outbox (
+            court_code text NOT NULL,
+            court_seq bigint NOT NULL,
+            event_id text NOT NULL UNIQUE,
+            listing_id text NOT NULL,
+            value bytea NOT NULL,
+            signature bytea NOT NULL,
+            signer text NOT NULL,
+            sent_at timestamptz,
+            PRIMARY KEY (court_code, court_seq)
+        );
+        CREATE INDEX outbox_unsent ON {schema}.outbox (court_code, court_seq)
+            WHERE sent_at IS NULL;
+        CREATE TABLE {schema}.relay_offsets (
+            topic text NOT NULL,
+            part int NOT NULL,
+            next_offset bigint NOT NULL,
+            PRIMARY KEY (topic, part)
+        );
+        CREATE TABLE {schema}.checkpoints (
+            court_code text NOT NULL,
+            tree_size bigint NOT NULL,
+            root_hash bytea NOT NULL,
+            last_event_id text NOT NULL,
+            issued_at timestamptz NOT NULL,
+            value bytea NOT NULL,
+            signature bytea NOT NULL,
+            PRIMARY KEY (court_code, tree_size)
+        );
+        """,
+    ),
+]
+
+TABLES = ("courts", "listings", "decisions", "outbox", "relay_offsets", "checkpoints")
+
+
+def schema(s: Settings) -> str:
+    return db.ident(s.db_schema("court"))
+
+
+def open_store(s: Settings, application_name: str) -> Connection:
+    """A connection to the migrated court store."""
+    conn = db.connect(s.pg_dsn, application_name)
+    db.migrate(conn, schema(s), MIGRATIONS)
+    return conn
+
+
+def row_counts(s: Settings) -> dict[str, int]:
+    """Rows per table (tests: 'nothing recorded')."""
+    conn = open_store(s, "hub-court-counts")
+    try:
+        sch = schema(s)
+        with db.unit_of_work(conn) as uow:
+            out = {}
+            for table in TABLES:
+                uow.cursor.execute(f"SELECT count(*) FROM {sch}.{table}")
+                out[table] = int(uow.cursor.fetchone()[0])
+            return out
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------------------- COPY
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    if value is None:
+        return r"\N"
+    if isinstance(value, str):
+        # str.translate walks a dict per character: test the rare case first.
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.translate(_ESCAPES)
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "\\\\x" + bytes(value).hex()
+    return str(value)
+
+
+def copy_rows(cur: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """COPY rows in text format: the fastest bulk insert psycopg2 offers."""
+    buf = io.StringIO()
+    buf.writelines(["\t".join(map(_copy_text, row)) + "\n" for row in rows])
+    buf.seek(0)
+    cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buf)
+
+
+# ------------------------------------------------------------------------------ reads
+
+
+def listing_view(s: Settings, listing_id: str) -> dict[str, Any] | None:
+    """The listing's current state and decision history, or None if unknown."""
+    conn = open_store(s, "hub-court-show")
+    sch = schema(s)
+    try:
+        with db.unit_of_work(conn) as uow:
+            cur = uow.cursor
+            cur.execute(
+                f"SELECT state, updated_at FROM {sch}.listings WHERE listing_id = %s",
+                (listing_id,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            cur.execute(
+                f"SELECT d.action, d.decision_no, d.decided_at, d.court_seq, d.event_id,"
+                f" o.sent_at IS NOT NULL FROM {sch}.decisions d JOIN {sch}.outbox o"
+                " ON o.court_code = d.court_code AND o.court_seq = d.court_seq"
+                " WHERE d.listing_id = %s ORDER BY d.court_seq",
+                (listing_id,),
+            )
+            history = [
+                {"action": a, "decision_no": no, "decided_at": at, "court_seq": int(seq),
+                 "event_id": eid, "published": bool(sent)}
+                for a, no, at, seq, eid, sent in cur.fetchall()
+            ]
+        return {"listing_id": listing_id, "state": row[0], "updated_at": row[1],
+                "history": history}
+    finally:
+        conn.close()
+
+
+def checkpoints(s: Settings, court_code: str | None = None) -> list[dict[str, Any]]:
+    conn = open_store(s, "hub-court-checkpoints")
+    sch = schema(s)
+    try:
+        with db.unit_of_work(conn) as uow:
+            uow.cursor.execute(
+                f"SELECT court_code, tree_size, root_hash, last_event_id, issued_at"
+                f" FROM {sch}.checkpoints WHERE %s IS NULL OR court_code = %s"
+                " ORDER BY court_code, tree_size",
+                (court_code, court_code),
+            )
+            return [
+                {"court_code": c, "tree_size": int(n), "root_hash": bytes(r).hex(),
+                 "last_event_id": e, "issued_at": t}
+                for c, n, r, e, t in uow.cursor.fetchall()
+            ]
+    finally:
+        conn.close()

@@ -1,0 +1,140 @@
+"""Court store and relay against the real PostgreSQL and Kafka: whole-file refusal at scale,
+concurrent submits, one relay at a time, checkpoints every N events."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from hub import db
+from producers.court import relay, service, store
+from tests.e2e.test_court_e2e import check_court_log, read_topic
+from tests.unit.builders import bad_check, line, list_data
+
+pytestmark = pytest.mark.integration
+
+
+def many_lines(n: int, prefix: str = "L") -> list[str]:
+    """n valid `list` lines, fast: one template, distinct listing ids and decision numbers."""
+    template = line(list_data("@@LID@@", decision_no="@@DNO@@"))
+    return [template.replace("@@LID@@", f"{prefix}{i}").replace("@@DNO@@", f"{prefix}-{i}")
+            for i in range(n)]
+
+
+def test_100k_file_with_one_bad_line_records_nothing(hub_settings):
+    s = hub_settings
+    lines = many_lines(100_000)
+    bad = json.loads(lines[50_000])
+    bad["subject"]["id_number"] = bad_check(bad["subject"]["id_number"])
+    lines[50_000] = json.dumps(bad, ensure_ascii=False)
+    with pytest.raises(service.SubmitRejected) as e:
+        service.submit(s, lines, relay=False)
+    assert [(x.line, x.key) for x in e.value.errors] == [(50_001, "subject.id_number")]
+    assert set(store.row_counts(s).values()) == {0}
+
+
+def test_concurrent_submits_keep_the_sequence_gap_free(hub_settings):
+    s = hub_settings
+    files = [many_lines(400, "A"), many_lines(400, "B")]
+    errors: list[BaseException] = []
+
+    def run(lines: list[str]) -> None:
+        try:
+            service.submit(s, lines, relay=True)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    service.drain(s)  # a submit's drain may have left rows to the other one's relay
+    check_court_log(s, [json.loads(x) for f in files for x in f])
+
+
+def test_checkpoint_every_n_events_and_one_relay_at_a_time(hub_settings):
+    s = hub_settings.model_copy(update={"checkpoint_every": 100})
+    service.submit(s, many_lines(250), relay=False)
+
+    # A second relay is refused while the first holds the lock.
+    conn = store.open_store(s, "test-lock-holder")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (relay.lock_key(s),))
+        with pytest.raises(relay.RelayBusy):
+            relay.run(s, once=True, wait=False)
+    finally:
+        conn.close()
+
+    r = service.drain(s)
+    assert (r.published, r.checkpoints) == (250, 3)
+    sizes = [c["tree_size"] for c in store.checkpoints(s)]
+    assert sizes == [100, 200, 250]
+    assert len(read_topic(s, s.checkpoint_topic)) == 3
+    # Nothing new: no new checkpoint either.
+    assert service.drain(s).checkpoints == 0
+
+
+def test_accumulator_state_is_small_and_persistent(hub_settings):
+    s = hub_settings
+    service.submit(s, many_lines(300), relay=True)
+    conn = db.connect(s.pg_dsn)
+    try:
+        with db.unit_of_work(conn) as uow:
+            uow.cursor.execute(f"SELECT published_seq, acc_state FROM {store.schema(s)}.courts")
+            (published, acc), = uow.cursor.fetchall()
+    finally:
+        conn.close()
+    assert published == 300
+    assert len(json.loads(acc)) == bin(300).count("1")  # O(log n) frontier
+
+
+def test_long_running_relay_publishes_new_rows(hub_settings):
+    s = hub_settings.model_copy(update={"checkpoint_seconds": 0.5})
+    stop = threading.Event()
+    out: list[relay.RelayResult] = []
+    t = threading.Thread(target=lambda: out.append(
+        relay.run(s, once=False, poll_seconds=0.1, should_stop=stop.is_set)))
+    t.start()
+    try:
+        r = service.submit(s, many_lines(50), relay=True)  # the running relay publishes
+        assert r.accepted == 50
+        deadline = time.monotonic() + 30
+        while relay.unsent(s) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert relay.unsent(s) == 0
+    finally:
+        stop.set()
+        t.join(30)
+    assert out and out[0].published == 50
+    assert store.checkpoints(s)[-1]["tree_size"] == 50
+
+
+def test_crash_with_several_batches_in_flight_publishes_nothing_twice(hub_settings):
+    """Pipelined batches: the relay dies after the first batch is acknowledged while the
+    next may already be on the broker; the restart finds both and publishes the rest."""
+    import subprocess
+    import sys
+
+    from tests.conftest import hub_env
+
+    s = hub_settings
+    lines = many_lines(450)
+    service.submit(s, lines, relay=False)
+    env = hub_env(s) | {"HUB_RELAY_BATCH": "100"}
+    crashed = subprocess.run([sys.executable, "-m", "hub", "court", "relay", "--once"],
+                             env=env | {"HUB_FAULT": "relay-after-publish"},
+                             capture_output=True, text=True, timeout=120)
+    assert crashed.returncode == 137, crashed.stderr
+    assert 100 <= len(read_topic(s, s.court_topic)) < 450
+    again = subprocess.run([sys.executable, "-m", "hub", "court", "relay", "--once", "--format",
+                            "json"], env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(again.stdout)
+    assert doc["recovered"] + doc["published"] == 450 and doc["recovered"] >= 100
+    check_court_log(s, [json.loads(x) for x in lines])
