@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 from stdnum.cn import ric as _ric
 from stdnum.cn import uscc as _uscc
-from stdnum.exceptions import ValidationError as _StdnumError
 
 __all__ = [
     "ADULT_AGE",
@@ -57,6 +57,7 @@ def _normalise(value: str) -> str:
     return value.strip().upper()
 
 
+@lru_cache(maxsize=1 << 16)
 def check_resident_id(value: str) -> str:
     """Return the normalised resident ID number (upper-case X) or raise IdentityError.
 
@@ -80,9 +81,11 @@ def check_resident_id(value: str) -> str:
 
 
 def _birth_date_of(number: str) -> date:
+    # The same date stdnum.cn.ric.get_birth_date reads (digits 7-14), without its generic
+    # character cleaning, which dominated the cost of importing a large decision file.
     try:
-        born = _ric.get_birth_date(number)
-    except (_StdnumError, ValueError) as e:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError as e:
         raise IdentityError(
             "resident ID", number, f"birth date {number[6:14]} is not a calendar date"
         ) from e
@@ -91,6 +94,7 @@ def _birth_date_of(number: str) -> date:
     return born
 
 
+@lru_cache(maxsize=1 << 16)
 def check_uscc(value: str) -> str:
     """Return the normalised unified social credit code or raise IdentityError.
 
