@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down demo test test-unit test-reliability lint bench venv status clean-local
+.PHONY: up down demo test test-unit test-reliability lint bench venv status clean-local cluster-up cluster-down
 
 venv: $(STAMP)
 
@@ -46,3 +46,10 @@ bench: up
 
 clean-local: down
 	rm -rf .local
+
+# A 3-broker KRaft cluster on this machine (fault-injection tests, benchmarks).
+cluster-up: up
+	@bash deploy/cluster/cluster.sh start
+
+cluster-down:
+	@bash deploy/cluster/cluster.sh stop

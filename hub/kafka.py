@@ -17,6 +17,7 @@ from kafka.admin import NewTopic
 from kafka.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
+    SaslAuthenticationFailedError,
     TopicAlreadyExistsError,
 )
 
@@ -25,6 +26,8 @@ from hub.errors import ServiceUnavailable
 
 # kafka-python 3.x raises KafkaTimeoutError when no bootstrap server answers.
 UNAVAILABLE = (KafkaTimeoutError, KafkaConnectionError)
+# A wrong user name or password.
+AUTH_FAILED = (SaslAuthenticationFailedError,)
 INFINITE = "-1"
 
 

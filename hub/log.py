@@ -80,6 +80,8 @@ def configure(level: str = "INFO", json: bool | None = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # SCRAM over SASL_PLAINTEXT on the local broker: kafka-python warns on every connection.
+    logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
     _configured = True
 
 

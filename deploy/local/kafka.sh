@@ -23,10 +23,16 @@ assemble() {
   rm -rf "$KAFKA_LIB" && mv "$KAFKA_LIB.tmp" "$KAFKA_LIB"
 }
 
+ADMIN_PWFILE="$LOCAL/kafka-admin-password"
+
 render() {
   mkdir -p "$KDIR/data" "$LOGDIR"
-  sed -e "s:@DATA@:$KDIR/data:" -e "s:@PORT@:$KAFKA_PORT:g" -e "s:@CPORT@:$KAFKA_CONTROLLER_PORT:g" \
-    "$DEPLOY/server.properties.in" > "$KDIR/server.properties"
+  if [ ! -s "$ADMIN_PWFILE" ]; then
+    (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$ADMIN_PWFILE")
+  fi
+  (umask 077; sed -e "s:@DATA@:$KDIR/data:" -e "s:@PORT@:$KAFKA_PORT:g" \
+    -e "s:@CPORT@:$KAFKA_CONTROLLER_PORT:g" -e "s:@ADMIN_PASSWORD@:$(cat "$ADMIN_PWFILE"):" \
+    "$DEPLOY/server.properties.in" > "$KDIR/server.properties")
 }
 
 java_opts() {
@@ -35,15 +41,23 @@ java_opts() {
 }
 
 format() {
-  if [ -f "$KDIR/data/meta.properties" ]; then return 0; fi
-  say "formatting KRaft storage (once)"
+  if [ -f "$KDIR/data/meta.properties" ] && [ -f "$KDIR/data/.scram-admin" ]; then return 0; fi
+  if [ -f "$KDIR/data/meta.properties" ]; then
+    # Storage from before authentication was on: its metadata has no admin credential and
+    # nobody could log in. Local data only, so start again.
+    say "local Kafka storage predates SCRAM authentication: re-formatting it"
+    rm -rf "$KDIR/data"; mkdir -p "$KDIR/data"
+  fi
+  say "formatting KRaft storage (once), with the admin's SCRAM credential"
   local cid
   # shellcheck disable=SC2046
   cid="$(java $(java_opts) -cp "$KAFKA_LIB/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
   # shellcheck disable=SC2046
   java $(java_opts) -cp "$KAFKA_LIB/*" kafka.tools.StorageTool format -t "$cid" \
-    -c "$KDIR/server.properties" --ignore-formatted >"$LOGDIR/format.log" 2>&1 \
+    -c "$KDIR/server.properties" --ignore-formatted \
+    --add-scram "SCRAM-SHA-512=[name=admin,password=$(cat "$ADMIN_PWFILE")]" >"$LOGDIR/format.log" 2>&1 \
     || { tail -n 20 "$LOGDIR/format.log" >&2; die "formatting Kafka storage failed"; }
+  touch "$KDIR/data/.scram-admin"
 }
 
 start() {

@@ -1,0 +1,284 @@
+"""`hub agency run`: one consumer group per unit reading the court log into the unit's
+projection.
+
+Exactly-once effects (design.md, "tracking records"): the projection rows, the outbox rows
+(acks, dead letters) and the consumed offsets are written in ONE PostgreSQL transaction per
+poll; on assignment the consumer seeks to the stored offsets, and a batch re-checks them
+under a row lock, so a record re-delivered after a crash or rebalance is never applied
+twice. Kafka's committed offsets are only a hint (for `kafka-consumer-groups` and lag tools).
+
+Faults: PostgreSQL or Kafka down → retry with backoff, logged once per state change; after
+a failed batch the consumer seeks back to the stored offsets, so nothing is ever skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import KafkaError
+
+from consumers.agency import keep, schema, store
+from consumers.agency.projection import Folder, Inbound, chain_keys
+from hub import db, kafka, outbox
+from hub.config import Settings, check_slug
+from hub.domain.catalogue import default_catalogue
+from hub.errors import HubError, InputError, ServiceUnavailable
+from hub.keys import ensure_key, load_trust, unit_signer
+from hub.log import get_logger
+
+log = get_logger("hub.agency")
+
+RETRYABLE = (ServiceUnavailable, KafkaError, db.DatabaseError, OSError)
+
+
+@dataclass
+class Stats:
+    applied: int = 0
+    dead: int = 0
+    acks: int = 0
+    skipped: int = 0
+    relayed: int = 0
+    batches: int = 0
+    offsets: dict[str, int] = field(default_factory=dict)
+
+
+def check_unit(unit: str) -> str:
+    check_slug(unit)
+    try:
+        default_catalogue().unit(unit)
+    except KeyError as e:
+        raise InputError(str(e)) from e
+    return unit
+
+
+class _Seeker(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: UnitConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass  # every applied batch is already committed with its offsets
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        # kafka-python only logs a listener's exception: flag it so the loop seeks before
+        # applying anything (positions from Kafka's commits are never ahead of the stored
+        # ones, but a rebuild resets the stored ones to zero).
+        self.owner.needs_seek = True
+        try:
+            self.owner.seek_to_stored(list(assigned))
+            self.owner.needs_seek = False
+        except Exception as e:  # noqa: BLE001
+            log.warning("seek on assignment failed; will seek before applying", cause=str(e))
+
+
+class UnitConsumer:
+    def __init__(self, s: Settings, unit: str, *, sweep_seconds: float = 60.0,
+                 poll_records: int = 2000, backoff_max: float = 10.0) -> None:
+        self.s = s
+        self.unit = check_unit(unit)
+        self.topic = s.court_topic
+        self.schema = schema.schema_name(s, unit)
+        self.sweep_seconds = sweep_seconds
+        self.poll_records = poll_records
+        self.backoff_max = backoff_max
+        self.stats = Stats()
+        self.stop = threading.Event()
+        self.conn: db.Connection | None = None
+        self.consumer: Any = None
+        self.producer: Any = None
+        self.relayer: outbox.BackgroundRelay | None = None
+        self._state = "starting"
+        self._last_sweep = 0.0
+        self.needs_seek = False
+        self.on_batch: Any = None  # progress callback (rebuild)
+        self.key, _ = ensure_key(s, unit_signer(unit))
+        self.folder = Folder(s, unit, self.key, default_catalogue(), lambda: load_trust(s))
+
+    # ------------------------------------------------------------------ plumbing
+    def _note(self, state: str, **kw: Any) -> None:
+        """Log once per state change (not once per retry)."""
+        if state != self._state:
+            (log.warning if state != "running" else log.info)(
+                "unit consumer " + state, unit=self.unit, **kw)
+            self._state = state
+
+    def _db(self) -> db.Connection:
+        if self.conn is None or self.conn.closed:
+            self.conn = db.connect(self.s.pg_dsn, f"hub-agency-{self.unit}")
+            schema.ensure_schema(self.conn, self.s, self.unit)
+        return self.conn
+
+    def _drop_db(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001, S110 - a dead connection may fail to close
+                pass
+        self.conn = None
+
+    def _connect(self) -> None:
+        if self.consumer is not None:
+            return
+        kafka.ensure_topics(self.s, kafka.topic_specs(self.s, [self.unit]))
+        recovered = outbox.recover(self._db(), self.schema, self.s)
+        if recovered:
+            log.info("outbox recovered", unit=self.unit, already_published=recovered)
+        self.producer = kafka.producer(
+            self.s, client_id=f"hub-unit-{self.unit}-relay", max_block_ms=10_000,
+            delivery_timeout_ms=30_000, request_timeout_ms=10_000)
+        self.consumer = kafka.consumer(
+            self.s, client_id=f"hub-unit-{self.unit}", group_id=self.s.unit_group(self.unit),
+            max_poll_records=self.poll_records,
+            # Static membership: a restarted unit takes its partitions back at once instead
+            # of waiting for the old member's session to time out.
+            group_instance_id=f"{self.unit}-{self.s.topic_prefix or 'main'}",
+            session_timeout_ms=10_000, heartbeat_interval_ms=3_000,
+        )
+        self.consumer.subscribe([self.topic], listener=_Seeker(self))
+        self.relayer = outbox.BackgroundRelay(
+            self.s, self.schema, self.producer, f"hub-agency-{self.unit}-relay",
+            self._relay_state).start()
+
+    def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        with db.unit_of_work(self._db()) as uow:
+            stored = store.load_offsets(uow.cursor, self.schema, self.topic)
+        for tp in partitions:
+            nxt = stored.get((tp.topic, tp.partition))
+            if nxt is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, nxt)
+
+    def close(self) -> None:
+        if self.relayer is not None:
+            self.relayer.stop()
+            self.stats.relayed += self.relayer.sent
+            self.relayer = None
+        for client, kwargs in ((self.consumer, {"autocommit": False}),
+                               (self.producer, {"timeout": 5})):
+            try:
+                if client is not None:
+                    client.close(**kwargs)
+            except Exception:  # noqa: BLE001, S110 - closing after a failure must not mask it
+                pass
+        self.consumer = self.producer = None
+        self._drop_db()
+
+    # ------------------------------------------------------------------ work
+    def apply(self, polled: dict[TopicPartition, list[Any]]) -> None:
+        records = [
+            Inbound(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ()))
+            for tp in sorted(polled, key=lambda t: t.partition) for r in polled[tp]
+        ]
+        with db.unit_of_work(self._db()) as uow:
+            cur = uow.cursor
+            stored = store.load_offsets(cur, self.schema, self.topic, lock=True)
+            decoded = self.folder.decode(records, stored)
+            states, flags = store.load_states(cur, self.schema, decoded)
+            wanted, ids = chain_keys(decoded)
+            links, known = store.load_chain(cur, self.schema, wanted, ids)
+            ch = self.folder.fold_batch(decoded, states, flags, links, known)
+            store.write(cur, self.schema, ch)
+            uow.commit()
+        st = self.stats
+        st.applied += ch.applied
+        st.dead += len(ch.dead)
+        st.acks += len(ch.acks)
+        st.skipped += ch.skipped + (len(records) - len(decoded))
+        st.batches += 1
+        for (_, p), o in ch.offsets.items():
+            st.offsets[str(p)] = o
+        if self.on_batch is not None:
+            self.on_batch(st)
+        for rec, kind, reason in ch.dead:
+            log.warning("dead letter", unit=self.unit, partition=rec.partition,
+                        offset=rec.offset, kind=kind, reason=reason)
+
+    def relay(self) -> None:
+        """Publish the outbox now, in this thread (start-up, end of --until-idle)."""
+        self.stats.relayed += outbox.relay(self._db(), self.schema, self.producer)
+
+    def _kick_relay(self) -> None:
+        if self.relayer is not None:
+            self.relayer.kick()
+        else:  # stopped for the final flush of --until-idle, which failed: relay here
+            self.relay()
+
+    def _relay_state(self, state: str) -> None:
+        (log.info if state == "ok" else log.warning)("ack relay " + state, unit=self.unit)
+
+    def sweep(self, now: datetime | None = None) -> int:
+        n = keep.sweep(self._db(), self.s, self.unit, self.folder, now or datetime.now(UTC))
+        self._last_sweep = time.monotonic()
+        return n
+
+    def _recover(self) -> None:
+        """After a failure: new DB connection, and every assigned partition back to its
+        stored offset (the failed batch was rolled back: re-read it, never skip it)."""
+        self._drop_db()
+        self.needs_seek = True
+
+    def _caught_up(self, ends: dict[TopicPartition, int]) -> bool:
+        assigned = self.consumer.assignment()
+        if not assigned:
+            return False
+        return all(self.consumer.position(tp) >= ends.get(tp, 0) for tp in assigned)
+
+    def run(self, until_idle: bool = False) -> Stats:
+        backoff = 0.5
+        ends: dict[TopicPartition, int] | None = None
+        try:
+            while not self.stop.is_set():
+                try:
+                    self._connect()
+                    if until_idle and ends is None:
+                        ends = kafka.end_offsets(self.s, [self.topic])
+                    polled = self.consumer.poll(timeout_ms=500, max_records=self.poll_records)
+                    if self.needs_seek:
+                        # Whatever this poll returned came from an unchecked position.
+                        self.seek_to_stored(list(self.consumer.assignment()))
+                        self.needs_seek = False
+                        continue
+                    if polled:
+                        self.apply(polled)
+                        self._kick_relay()
+                        try:
+                            self.consumer.commit_async()  # a hint only
+                        except KafkaError:
+                            pass
+                    if time.monotonic() - self._last_sweep >= self.sweep_seconds:
+                        self.sweep()
+                        self._kick_relay()
+                    self._note("running")
+                    backoff = 0.5
+                    if until_idle and ends is not None and self._caught_up(ends):
+                        self.sweep()
+                        if self.relayer is not None:
+                            self.relayer.stop()
+                            self.stats.relayed += self.relayer.sent
+                            self.relayer = None
+                        self.relay()  # in this thread: errors are retried by this loop
+                        return self.stats
+                except RETRYABLE as e:
+                    if isinstance(e, db.DatabaseError) and not _transient(e):
+                        raise
+                    self._note("waiting", cause=f"{type(e).__name__}: {e}"[:300])
+                    self.stop.wait(backoff)
+                    backoff = min(backoff * 2, self.backoff_max)
+                    try:
+                        self._recover()
+                    except RETRYABLE:
+                        pass
+            return self.stats
+        finally:
+            self.close()
+
+
+def _transient(e: HubError) -> bool:
+    text = str(e).lower()
+    return any(w in text for w in ("connection", "terminat", "server closed", "shutdown",
+                                   "could not", "deadlock", "serializ"))

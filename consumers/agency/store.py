@@ -1,0 +1,210 @@
+"""Reading what a batch needs and writing what it changed: one transaction per batch,
+a handful of set-based statements whatever the batch size (execute_values, ANY(...))."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from consumers.agency.projection import ChainLink, Changes, Decoded
+from hub import db, outbox
+from hub.domain.listing import ListingState, bound_persons
+
+LISTING_COLUMNS = (
+    "listing_id", "court_code", "status", "verification", "public", "period_end",
+    "subject_kind", "subject_id_number", "last_event_id", "last_court_seq", "concerned",
+    "expiry_acked", "state",
+)
+
+
+def load_offsets(cur: Any, schema: str, topic: str, lock: bool = False) -> dict[tuple[str, int], int]:
+    cur.execute(
+        f"SELECT partition, next_offset FROM {schema}.consumer_offsets WHERE topic = %s"
+        + (" FOR UPDATE" if lock else ""),
+        (topic,),
+    )
+    return {(topic, p): o for p, o in cur.fetchall()}
+
+
+def load_states(
+    cur: Any, schema: str, decoded: Sequence[Decoded]
+) -> tuple[dict[str, ListingState], dict[str, tuple[bool, bool]]]:
+    """Listing states (and flags: concerned, expiry_acked) of the batch's listings."""
+    keys = sorted({d.event.meta.listing_id for d in decoded if d.event is not None})
+    states: dict[str, ListingState] = {}
+    flags: dict[str, tuple[bool, bool]] = {}
+    if keys:
+        cur.execute(
+            f"SELECT listing_id, state, concerned, expiry_acked FROM {schema}.listings"
+            " WHERE listing_id = ANY(%s)",
+            (keys,),
+        )
+        for lid, state, concerned, acked in cur.fetchall():
+            states[lid] = ListingState.model_validate(state)
+            flags[lid] = (concerned, acked)
+    return states, flags
+
+
+def load_chain(
+    cur: Any, schema: str, wanted: Sequence[tuple[str, int]], event_ids: Sequence[str]
+) -> tuple[dict[tuple[str, int], ChainLink], dict[str, ChainLink]]:
+    links: dict[tuple[str, int], ChainLink] = {}
+    by_id: dict[str, ChainLink] = {}
+    if not wanted:
+        return links, by_id
+    cur.execute(
+        f"SELECT c.court_code, c.court_seq, c.event_id, c.hash, c.prev_hash"
+        f" FROM {schema}.chain c"
+        " JOIN unnest(%s::text[], %s::bigint[]) AS w(court_code, court_seq)"
+        " ON c.court_code = w.court_code AND c.court_seq = w.court_seq"
+        " UNION SELECT court_code, court_seq, event_id, hash, prev_hash"
+        f" FROM {schema}.chain WHERE event_id = ANY(%s)",
+        ([w[0] for w in wanted], [w[1] for w in wanted], list(event_ids)),
+    )
+    for code, seq, eid, h, prev in cur.fetchall():
+        link = ChainLink(code, seq, eid, bytes(h), bytes(prev))
+        links[(code, seq)] = link
+        by_id[eid] = link
+    return links, by_id
+
+
+def _escape(v: str) -> str:
+    """COPY text format escapes (str.translate is ~10x slower on non-ASCII text)."""
+    if "\\" in v or "\t" in v or "\n" in v or "\r" in v:
+        return (v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                .replace("\r", "\\r"))
+    return v
+
+
+def _field(v: Any) -> str:
+    if v is None:
+        return "\\N"
+    if v is True:
+        return "t"
+    if v is False:
+        return "f"
+    if isinstance(v, bytes | memoryview):
+        return "\\\\x" + bytes(v).hex()
+    if isinstance(v, str):
+        return _escape(v)
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    return str(v)
+
+
+def copy_rows(cur: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """COPY rows into a table (text format): several times faster than INSERT for batches."""
+    buf = io.StringIO()
+    for row in rows:
+        buf.write("\t".join(map(_field, row)))
+        buf.write("\n")
+    if buf.tell():
+        buf.seek(0)
+        cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buf)
+
+
+def write(cur: Any, schema: str, ch: Changes) -> None:
+    if ch.listings:
+        # COPY into a per-transaction staging table, then one upsert.
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS listings_in"
+                    f" (LIKE {schema}.listings) ON COMMIT DELETE ROWS")
+        copy_rows(
+            cur, "listings_in", LISTING_COLUMNS,
+            [(st.listing_id, st.court_code, st.status.value, st.verification.value,
+              st.public, st.period_end, st.subject.kind.value, st.subject.id_number,
+              st.last_event_id, st.last_court_seq, concerned, acked, st.model_dump_json())
+             for st, concerned, acked in ch.listings.values()],
+        )
+        cols = ", ".join(LISTING_COLUMNS)
+        cur.execute(
+            f"INSERT INTO {schema}.listings ({cols}) SELECT {cols} FROM listings_in"
+            " ON CONFLICT (listing_id) DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in LISTING_COLUMNS[1:])
+        )
+    if ch.persons_replaced:
+        cur.execute(f"DELETE FROM {schema}.persons WHERE listing_id = ANY(%s)",
+                    (list(ch.persons_replaced),))
+        rows = {
+            (lid, p.role.value, p.id_number): p.name
+            for lid, st in ch.persons_replaced.items() for p in bound_persons(st)
+        }
+        copy_rows(cur, f"{schema}.persons", ("listing_id", "role", "id_number", "name"),
+                  [(*k, name) for k, name in rows.items()])
+    if ch.spans_closed:
+        # Close before inserting: the batch's own new spans must stay open.
+        db.execute_values(
+            cur,
+            f"UPDATE {schema}.measures m SET valid_to = v.at"
+            " FROM (VALUES %s) AS v(listing_id, code, id_number, role, at)"
+            " WHERE m.listing_id = v.listing_id AND m.code = v.code"
+            " AND m.id_number = v.id_number AND m.role = v.role"
+            " AND m.valid_to IS NULL AND m.kept_until IS NULL",
+            [(*k, at) for k, at in ch.spans_closed.items()],
+            page_size=2000,
+        )
+    spans = [sp for sp in ch.spans_opened if sp.valid_to is None or sp.valid_to > sp.valid_from]
+    if spans:
+        copy_rows(
+            cur, f"{schema}.measures",
+            ("listing_id", "code", "role", "id_number", "mode", "suspended", "valid_from",
+             "valid_to", "until", "event_id"),
+            [(sp.m.listing_id, sp.m.code, sp.m.role.value, sp.m.id_number, sp.m.mode,
+              sp.m.suspended, sp.valid_from, sp.valid_to, sp.m.until, sp.event_id)
+             for sp in spans],
+        )
+    insert_history(cur, schema, ch.history)
+    if ch.chain:
+        copy_rows(cur, f"{schema}.chain",
+                  ("court_code", "court_seq", "event_id", "hash", "prev_hash"),
+                  [(c.court_code, c.court_seq, c.event_id, c.hash, c.prev_hash) for c in ch.chain])
+    if ch.positions:
+        db.execute_values(
+            cur,
+            f"INSERT INTO {schema}.court_positions (court_code, last_seq) VALUES %s"
+            " ON CONFLICT (court_code) DO UPDATE"
+            " SET last_seq = GREATEST(court_positions.last_seq, EXCLUDED.last_seq)",
+            sorted(ch.positions.items()),
+        )
+    if ch.dead:
+        db.execute_values(
+            cur,
+            f'INSERT INTO {schema}.dead_letters (topic, partition, "offset", kind, reason,'
+            ' key, value) VALUES %s ON CONFLICT DO NOTHING',
+            [(r.topic, r.partition, r.offset, kind, reason, r.key, r.value)
+             for r, kind, reason in ch.dead],
+        )
+    outbox.enqueue(cur, schema, ch.outbox)
+    write_offsets(cur, schema, ch.offsets)
+
+
+def insert_history(cur: Any, schema: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    copy_rows(cur, f"{schema}.measure_history",
+              ("listing_id", "code", "role", "id_number", "action", "at", "trigger",
+               "event_id", "court_seq", "until", "reason", "ack_id"), rows)
+
+
+def write_offsets(cur: Any, schema: str, offsets: dict[tuple[str, int], int]) -> None:
+    if offsets:
+        db.execute_values(
+            cur,
+            f"INSERT INTO {schema}.consumer_offsets (topic, partition, next_offset) VALUES %s"
+            " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+            [(t, p, o) for (t, p), o in sorted(offsets.items())],
+        )
+
+
+def position(cur: Any, schema: str) -> dict[str, Any]:
+    cur.execute(
+        f"SELECT (SELECT json_object_agg(topic || ':' || partition, next_offset)"
+        f" FROM {schema}.consumer_offsets),"
+        f" (SELECT json_object_agg(court_code, last_seq) FROM {schema}.court_positions)"
+    )
+    offsets, courts = cur.fetchone()
+    return {"offsets": offsets or {}, "court_seq": courts or {}}
+
+
+def dumps(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False)
