@@ -8,6 +8,7 @@ import os
 import re
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -121,11 +122,16 @@ def load_settings(**overrides: object) -> Settings:
         if k.startswith("HUB_") and k not in os.environ
     }
     try:
-        return Settings(**{**file_values, **overrides})  # type: ignore[arg-type]
+        loaded = Settings(**{**file_values, **overrides})  # type: ignore[arg-type]
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"setting HUB_{where.upper()}: {first['msg']}") from e
+    from hub.log import register_secret  # late: log imports nothing from config
+
+    register_secret(loaded.kafka_password)
+    register_secret(urlsplit(loaded.pg_dsn).password)
+    return loaded
 
 
 @cache

@@ -5,6 +5,7 @@ social credit codes) and secrets wherever they appear, so they never reach a log
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import MutableMapping
@@ -20,7 +21,20 @@ _SECRET_KEYS = ("password", "secret", "private_key", "sasl_plain_password", "dsn
 _DSN_PW = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 
 
+# Secret values known to this process (Kafka and PostgreSQL passwords): scrubbed from every
+# log line whatever the key or message that carries them (a library may log its config).
+_SECRETS: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    if value and len(value) >= 4:
+        _SECRETS.add(value)
+
+
 def mask_text(text: str) -> str:
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "***")
     text = _ID_RE.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
     text = _ID_LOWER_X.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
     return _DSN_PW.sub(r"\1***@", text)
@@ -48,8 +62,9 @@ def mask_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mut
 _configured = False
 
 
-def configure(level: str = "INFO", json: bool | None = None) -> None:
+def configure(level: str | None = None, json: bool | None = None) -> None:
     global _configured
+    level = (level or os.environ.get("HUB_LOG_LEVEL") or "INFO").upper()
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = structlog.processors.JSONRenderer(ensure_ascii=False) if json else (
@@ -79,7 +94,8 @@ def configure(level: str = "INFO", json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    # kafka-python is chatty: warnings only, unless the whole hub runs at DEBUG.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
     # SCRAM over SASL_PLAINTEXT on the local broker: kafka-python warns on every connection.
     logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
     _configured = True
