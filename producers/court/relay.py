@@ -18,6 +18,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +36,7 @@ from producers.court import store
 
 log = get_logger("court.relay")
 
-BATCH = 10_000  # rows a batch; HUB_RELAY_BATCH overrides (tests: several batches)
+BATCH = 20_000  # rows a batch; HUB_RELAY_BATCH overrides (tests: several batches)
 FAULT_ENV = "HUB_FAULT"
 FAULT_AFTER_PUBLISH = "relay-after-publish"
 
@@ -245,24 +246,32 @@ class Relay:
             raise kafka.unavailable(self.s, e) from e
 
     def publish(self, progress: Callable[[int], None] | None = None) -> int:
-        """Publish every unsent row, pipelined: batch k+1 is handed to the producer before
-        batch k's acknowledgements are awaited and marked, so the producer never idles
-        while PostgreSQL works. Returns the number published."""
+        """Publish every unsent row, pipelined: one helper thread does all PostgreSQL work
+        (reading batch k+1, waiting for batch k's acknowledgements and marking it sent)
+        while this thread hands batches to the producer, so neither the producer nor the
+        database idles. At most two batches wait unmarked. Returns the number published."""
         total = 0
-        after = ("", 0)
-        pending: tuple[list[tuple[Any, ...]], list[Any]] | None = None
-        while True:
-            rows = self._fetch(after)
-            futures = self._send(rows) if rows else []
-            if rows:
-                after = (rows[-1][0], int(rows[-1][1]))
-            if pending is not None:
-                total += self._mark(*pending)
+        marks: list[Future[int]] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="court-relay-db") as db_thread:
+            fetching = db_thread.submit(self._fetch, ("", 0))
+            while True:
+                rows = fetching.result()
+                if not rows:
+                    break
+                fetching = db_thread.submit(self._fetch, (rows[-1][0], int(rows[-1][1])))
+                futures = self._send(rows)
+                marks.append(db_thread.submit(self._mark, rows, futures))
+                if len(marks) > 2:
+                    done = marks.pop(0).result()
+                    total += done
+                    if progress:
+                        progress(done)
+            for m in marks:
+                done = m.result()
+                total += done
                 if progress:
-                    progress(len(pending[0]))
-            if not rows:
-                return total
-            pending = (rows, futures)
+                    progress(done)
+        return total
 
     def _mark(self, rows: list[tuple[Any, ...]], futures: list[Any]) -> int:
         offsets: dict[int, int] = {}
@@ -284,11 +293,20 @@ class Relay:
                 self.courts[code].pending[int(seq)] = (bytes(value), event_id)
                 ranges.setdefault(code, []).append(int(seq))
             for code, seqs in ranges.items():
-                cur.execute(
-                    f"UPDATE {self.sch}.outbox SET sent_at = now() WHERE court_code = %s"
-                    " AND court_seq BETWEEN %s AND %s AND sent_at IS NULL AND court_seq = ANY(%s)",
-                    (code, min(seqs), max(seqs), seqs),
-                )
+                lo, hi = min(seqs), max(seqs)
+                if hi - lo + 1 == len(seqs):  # the usual case: a contiguous run
+                    cur.execute(
+                        f"UPDATE {self.sch}.outbox SET sent_at = now() WHERE court_code = %s"
+                        " AND court_seq BETWEEN %s AND %s AND sent_at IS NULL",
+                        (code, lo, hi),
+                    )
+                else:
+                    cur.execute(
+                        f"UPDATE {self.sch}.outbox SET sent_at = now() WHERE court_code = %s"
+                        " AND court_seq BETWEEN %s AND %s AND sent_at IS NULL"
+                        " AND court_seq = ANY(%s)",
+                        (code, lo, hi, seqs),
+                    )
             self._store_offsets(cur, offsets)
             self._fold(cur)
             uow.commit()
