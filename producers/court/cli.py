@@ -146,6 +146,26 @@ def show(listing_id: str, fmt: str) -> None:
     )
 
 
+@court.command("public-query")
+@click.option("--id-number", help="The debtor's resident ID or unified social credit code.")
+@click.option("--name", help="Part of the debtor's name.")
+@format_option()
+def public_query(id_number: str | None, name: str | None, fmt: str) -> None:
+    """The public query (policy 四(二)7): current PUBLIC listings of a debtor only; shielded,
+    revoked, expired and non-public listings never appear. ID numbers are masked."""
+    from producers.court.public import query
+
+    if bool(id_number) == bool(name):
+        raise InputError("give exactly one of --id-number or --name")
+    rows = query(settings(), id_number=id_number, name=name)
+    if fmt == "json":
+        print_json(rows)
+        return
+    print_table("public listings", ["listing", "court", "case", "name", "id number", "ground", "since"],
+                [[r["listing_id"], r["court_name"], r["case_no"], r["name"], r["id_number"],
+                  r["ground"], r["listed_at"]] for r in rows])
+
+
 @court.group()
 def keys() -> None:
     """Court signing keys."""

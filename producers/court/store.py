@@ -80,6 +80,11 @@ MIGRATIONS = [
             PRIMARY KEY (court_code, tree_size)
         );
         """,
+    ),    Migration(
+        2,
+        "public query by the debtor's ID number",
+        "CREATE INDEX IF NOT EXISTS listings_subject_id ON {schema}.listings"
+        " ((state->'subject'->>'id_number'))",
     ),
 ]
 

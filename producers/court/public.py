@@ -1,0 +1,67 @@
+"""The public query of the list (policy 四(二)7: anyone may query public listings in real
+time, free of charge). Only listings that are current (listed, not shielded, revoked or past
+their period) AND public are shown: a non-public listing (Provisions art. 6, `public=false`)
+binds units but never appears here. ID numbers are shown masked, related persons' numbers
+not at all."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hub import db
+from hub.config import Settings
+from hub.domain.identity import mask
+from hub.domain.listing import ListingState, status_at
+from producers.court.store import open_store, schema
+
+
+def public_view(state: ListingState) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "listing_id": state.listing_id,
+        "court_name": state.court_name,
+        "case_no": state.case_no,
+        "name": state.subject.name,
+        "id_number": mask(state.subject.id_number),
+        "kind": str(state.subject.kind),
+        "ground": str(state.ground),
+        "conduct": state.conduct,
+        "obligation": state.obligation,
+        "performance": str(state.performance),
+        "listed_at": state.listed_at,
+        "period_end": state.period_end,
+    }
+    reps = [p.name for p in state.related if str(p.role) == "legal_representative"]
+    if reps:
+        view["legal_representative"] = reps[0]
+    return view
+
+
+def is_public_now(state: ListingState, at: datetime) -> bool:
+    return bool(state.public) and status_at(state, at) == "listed"
+
+
+def query(s: Settings, id_number: str | None = None, name: str | None = None,
+          at: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Current public listings of a debtor, by exact ID number or by name (substring)."""
+    at = at or datetime.now(UTC)
+    conn = open_store(s, "hub-public-query")
+    sch = schema(s)
+    try:
+        with db.unit_of_work(conn) as uow:
+            if id_number:
+                uow.cursor.execute(
+                    f"SELECT state FROM {sch}.listings"
+                    " WHERE state->'subject'->>'id_number' = %s ORDER BY listing_id",
+                    (id_number.strip().upper(),),
+                )
+            else:
+                uow.cursor.execute(
+                    f"SELECT state FROM {sch}.listings WHERE state->'subject'->>'name' LIKE %s"
+                    " ORDER BY listing_id LIMIT %s",
+                    ("%" + (name or "").replace("%", r"\%").replace("_", r"\_") + "%", limit * 4),
+                )
+            states = [ListingState.model_validate(row[0]) for row in uow.cursor.fetchall()]
+    finally:
+        conn.close()
+    return [public_view(st) for st in states if is_public_now(st, at)][:limit]
