@@ -26,8 +26,16 @@ class DatabaseError(HubError):
 
 
 def address(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}/{parts.path.lstrip('/')}"
+    """host:port/dbname of a DSN, URL or key=value form (psycopg2's `conn.dsn`), without
+    credentials."""
+    if "://" in dsn:
+        parts = urlsplit(dsn)
+        return f"{parts.hostname or 'localhost'}:{parts.port or 5432}/{parts.path.lstrip('/')}"
+    try:
+        kv = psycopg2.extensions.parse_dsn(dsn)
+    except psycopg2.ProgrammingError:
+        return "PostgreSQL"
+    return f"{kv.get('host', 'localhost')}:{kv.get('port', 5432)}/{kv.get('dbname', '')}"
 
 
 def connect(dsn: str, application_name: str = "hub") -> Connection:

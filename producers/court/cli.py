@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +14,9 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hub.config import settings
-from hub.errors import InputError
+from hub.errors import InputError, ServiceUnavailable
 from hub.keys import court_signer, ensure_key, key_path, load_trust
+from hub.log import get_logger
 from hub.output import format_option, print_json, print_table, stderr_console
 
 PROGRESS_FROM = 5_000  # lines: smaller files finish before a bar is worth drawing
@@ -42,6 +44,9 @@ def _read_lines(path: str) -> list[str]:
         raise InputError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+
+
+log = get_logger("court.relay")
 
 
 @click.group()
@@ -105,12 +110,29 @@ def relay(once: bool, fmt: str) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    r = run(
-        settings(), once=once, wait=True,
-        on_wait=lambda: click.echo("another court relay is running; waiting for its lock",
-                                   err=True),
-        should_stop=lambda: stop["flag"],
-    )
+    backoff = 1.0
+    down: str | None = None
+    while True:
+        try:
+            r = run(
+                settings(), once=once, wait=True,
+                on_wait=lambda: click.echo("another court relay is running; waiting for its lock",
+                                           err=True),
+                should_stop=lambda: stop["flag"],
+            )
+            break
+        except ServiceUnavailable as e:
+            # Long-running: a broker or database outage stops nothing for good (design.md
+            # "retry with backoff, never skip"); the restart recovers exactly where it was.
+            if once or stop["flag"]:
+                raise
+            if str(e) != down:
+                log.warning("court relay waiting for a service", error=str(e))
+                down = str(e)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+    if down:
+        log.info("court relay resumed")
     doc = r.as_dict()
     if fmt == "json":
         print_json(doc)
