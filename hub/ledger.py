@@ -344,6 +344,11 @@ class SigningKey:
     def sign(self, data: bytes) -> bytes:
         return crypto_sign(data, self._sodium_secret)[:SIGNATURE_SIZE]
 
+    def sodium_secret(self) -> bytes:
+        """libsodium's 64-byte secret key: for signing batches in a worker process of the
+        key's owner (consumers/agency/verifier.py). Never log or persist it."""
+        return bytes(self._sodium_secret)
+
     def public_bytes(self) -> bytes:
         return bytes(self._public)
 

@@ -8,12 +8,13 @@ and readers of `acks.<unit>.v1` deduplicate on it (see hub/outbox.py for the cra
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from hub import codec
+from consumers.agency.fastcodec import FastEncoder
 from hub.config import Settings
 from hub.domain.events import (
     AckTrigger,
@@ -71,12 +72,18 @@ def build(
     }
 
 
-def to_outbox(s: Settings, key: SigningKey, ack: Ack) -> OutboxRecord:
-    value = codec.encode_dict(UnitAcknowledged.AVRO_NAME, ack)
+@functools.cache
+def _encoder() -> FastEncoder:
+    return FastEncoder(UnitAcknowledged.AVRO_NAME)
+
+
+def to_outbox(s: Settings, key: SigningKey | None, ack: Ack) -> OutboxRecord:
+    """The ack's outbox row; `key=None` leaves it unsigned (signed later, in a batch)."""
+    value = _encoder().encode(ack)  # hub.codec.encode_dict without the per-call registry lookup
     return OutboxRecord(
         dedupe_id=f"ack:{ack['ack_id']}",
         topic=s.ack_topic(ack["unit"]),
         key=ack["listing_id"].encode(),
         value=value,
-        headers=sign(key, value),
+        headers=sign(key, value) if key is not None else [],
     )

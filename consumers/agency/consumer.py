@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
 from consumers.agency import keep, schema, store
-from consumers.agency.projection import Folder, Inbound, chain_keys
+from consumers.agency.projection import Folder, Inbound, Pending, chain_keys
 from hub import db, kafka, outbox
 from hub.config import Settings, check_slug
 from hub.domain.catalogue import default_catalogue
@@ -61,13 +61,16 @@ class _Seeker(ConsumerRebalanceListener):  # type: ignore[misc]
         self.owner = owner
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        pass  # every applied batch is already committed with its offsets
+        # every applied batch is already committed with its offsets; a batch still in the
+        # signature worker is dropped (re-read from the stored offsets)
+        self.owner.rebalanced = True
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         # kafka-python only logs a listener's exception: flag it so the loop seeks before
         # applying anything (positions from Kafka's commits are never ahead of the stored
         # ones, but a rebuild resets the stored ones to zero).
         self.owner.needs_seek = True
+        self.owner.rebalanced = True
         try:
             self.owner.seek_to_stored(list(assigned))
             self.owner.needs_seek = False
@@ -94,9 +97,15 @@ class UnitConsumer:
         self._state = "starting"
         self._last_sweep = 0.0
         self.needs_seek = False
+        self.rebalanced = False
+        # Pipelining (issue #5): the batch polled last has its signatures checked in a worker
+        # process while this one is folded and written; batches are applied in poll order.
+        self._pending: Pending | None = None
         self.on_batch: Any = None  # progress callback (rebuild)
+        self._applied: dict[tuple[str, int], int] = {}
         self.key, _ = ensure_key(s, unit_signer(unit))
         self.folder = Folder(s, unit, self.key, default_catalogue(), lambda: load_trust(s))
+        self.folder.defer_signing = True
 
     # ------------------------------------------------------------------ plumbing
     def _note(self, state: str, **kw: Any) -> None:
@@ -154,6 +163,8 @@ class UnitConsumer:
                 self.consumer.seek(tp, nxt)
 
     def close(self) -> None:
+        self._pending = None
+        self.folder.close()
         if self.relayer is not None:
             self.relayer.stop()
             self.stats.relayed += self.relayer.sent
@@ -169,20 +180,32 @@ class UnitConsumer:
         self._drop_db()
 
     # ------------------------------------------------------------------ work
-    def apply(self, polled: dict[TopicPartition, list[Any]]) -> None:
-        records = [
+    @staticmethod
+    def _inbound(polled: dict[TopicPartition, list[Any]]) -> list[Inbound]:
+        return [
             Inbound(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ()))
             for tp in sorted(polled, key=lambda t: t.partition) for r in polled[tp]
         ]
+
+    def apply(self, polled: dict[TopicPartition, list[Any]]) -> None:
+        """Apply one polled batch now (no pipelining)."""
+        self._apply(self.folder.submit(self._inbound(polled)))
+
+    def _apply(self, pending: Pending) -> None:
+        records = pending.records
         with db.unit_of_work(self._db()) as uow:
             cur = uow.cursor
             stored = store.load_offsets(cur, self.schema, self.topic, lock=True)
-            decoded = self.folder.decode(records, stored)
+            decoded = self.folder.finish(pending, stored)
             states, flags = store.load_states(cur, self.schema, decoded)
             wanted, ids = chain_keys(decoded)
             links, known = store.load_chain(cur, self.schema, wanted, ids)
             ch = self.folder.fold_batch(decoded, states, flags, links, known)
-            store.write(cur, self.schema, ch)
+            # acks are signed in the worker process while the projection rows are written
+            signing = self.folder.sign_acks(ch)
+            store.write(cur, self.schema, ch, with_outbox=False)
+            self.folder.signed(ch, signing)
+            store.write_outbox(cur, self.schema, ch)
             uow.commit()
         st = self.stats
         st.applied += ch.applied
@@ -192,6 +215,7 @@ class UnitConsumer:
         st.batches += 1
         for (_, p), o in ch.offsets.items():
             st.offsets[str(p)] = o
+        self._applied = ch.offsets
         if self.on_batch is not None:
             self.on_batch(st)
         for rec, kind, reason in ch.dead:
@@ -221,6 +245,19 @@ class UnitConsumer:
         stored offset (the failed batch was rolled back: re-read it, never skip it)."""
         self._drop_db()
         self.needs_seek = True
+        self._pending = None
+
+    def _commit_hint(self) -> None:
+        """Commit the applied offsets to Kafka (a hint for lag tools only: the consumer's
+        position may be a batch ahead, in the signature worker)."""
+        applied, self._applied = self._applied, {}
+        if applied:
+            try:
+                self.consumer.commit_async(offsets={
+                    TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
+                    for (t, p), o in applied.items()})
+            except KafkaError:
+                pass
 
     def _caught_up(self, ends: dict[TopicPartition, int]) -> bool:
         assigned = self.consumer.assignment()
@@ -237,25 +274,34 @@ class UnitConsumer:
                     self._connect()
                     if until_idle and ends is None:
                         ends = kafka.end_offsets(self.s, [self.topic])
-                    polled = self.consumer.poll(timeout_ms=500, max_records=self.poll_records)
+                    polled = self.consumer.poll(
+                        timeout_ms=0 if self._pending is not None else 500,
+                        max_records=self.poll_records)
+                    if self.rebalanced:
+                        self.rebalanced = False
+                        if self._pending is not None:  # polled before: maybe not ours now
+                            self._pending = None
+                            self.needs_seek = True
                     if self.needs_seek:
                         # Whatever this poll returned came from an unchecked position.
+                        self._pending = None
                         self.seek_to_stored(list(self.consumer.assignment()))
                         self.needs_seek = False
                         continue
-                    if polled:
-                        self.apply(polled)
+                    nxt = self.folder.submit(self._inbound(polled)) if polled else None
+                    if self._pending is not None:
+                        self._apply(self._pending)
+                        self._pending = None
                         self._kick_relay()
-                        try:
-                            self.consumer.commit_async()  # a hint only
-                        except KafkaError:
-                            pass
+                        self._commit_hint()
+                    self._pending = nxt
                     if time.monotonic() - self._last_sweep >= self.sweep_seconds:
                         self.sweep()
                         self._kick_relay()
                     self._note("running")
                     backoff = 0.5
-                    if until_idle and ends is not None and self._caught_up(ends):
+                    if (until_idle and ends is not None and self._pending is None
+                            and self._caught_up(ends)):
                         self.sweep()
                         if self.relayer is not None:
                             self.relayer.stop()

@@ -2,7 +2,8 @@
 
 `fold_batch` is given what the store loaded (listing states, chain neighbours, stored
 offsets) and returns every row to write, so one poll becomes one transaction
-(`store.write`). Per record: signature (hub.signed.verify_record), decode, hash chain,
+(`store.write`). Per record: signature (the checks of hub.signed.verify_record; the
+Ed25519 part in a worker process, `verifier.py`), decode, hash chain,
 `hub.domain.listing.apply`; any failure dead-letters the record and the fold goes on
 (design.md, "Fail loudly, dead-letter precisely").
 
@@ -13,13 +14,13 @@ Measures follow hub.domain.punishment: only events that concern the unit change 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-
 from consumers.agency import acks
+from consumers.agency.fastcodec import FastDecoder
+from consumers.agency.verifier import Item, Ticket, Verifier, failures
 from hub.config import Settings
 from hub.domain.catalogue import Catalogue
 from hub.domain.events import (
@@ -32,9 +33,19 @@ from hub.domain.events import (
 )
 from hub.domain.listing import ListingState, Status, TransitionError, apply, status_at
 from hub.domain.punishment import ActiveMeasure, concerns_any, diff, measures_for
-from hub.ledger import GENESIS_HASH, LedgerError, SigningKey, TrustStore, chain_hash
+from hub.ledger import (
+    GENESIS_HASH,
+    SIG_HEADER,
+    SIGNER_HEADER,
+    LedgerError,
+    SignatureError,
+    SigningKey,
+    TrustStore,
+    chain_hash,
+    read_signature_headers,
+)
 from hub.outbox import OutboxRecord
-from hub.signed import verify_record
+from hub.signed import expected_signer
 
 SpanKey = tuple[str, str, str, str]  # listing_id, code, id_number, role
 
@@ -47,6 +58,17 @@ class Inbound:
     key: bytes | None
     value: bytes | None
     headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass
+class Pending:
+    """A polled batch whose signatures are being checked (`Folder.submit`)."""
+
+    records: list[Inbound]
+    early: dict[int, tuple[str, str]]  # record index -> (kind, reason): failed before crypto
+    signers: list[str]  # per record
+    index: list[int]  # ticket item -> record index
+    ticket: Ticket
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,7 @@ class Changes:
     positions: dict[str, int] = field(default_factory=dict)
     dead: list[tuple[Inbound, str, str]] = field(default_factory=list)  # record, kind, reason
     outbox: list[OutboxRecord] = field(default_factory=list)
+    unsigned: list[int] = field(default_factory=list)  # outbox indices awaiting a signature
     acks: list[acks.Ack] = field(default_factory=list)
     applied: int = 0
     skipped: int = 0
@@ -155,37 +178,100 @@ class Folder:
         self.cat = catalogue
         self._reload = reload_trust
         self.trust = reload_trust()
+        self._keys: dict[str, bytes] = {}
+        # The consumer signs a batch's acks in the worker process (sign_acks/signed).
+        self.defer_signing = False
+        self.verifier = Verifier()
+        self.decoder = FastDecoder()
 
     # ------------------------------------------------------------------ verification
-    def _verify(self, rec: Inbound) -> CourtEvent:
-        try:
-            verified = verify_record(self.trust, rec.value, rec.headers)
-        except LedgerError as e:
-            if "unknown signer" not in str(e):
-                raise
-            self.trust = self._reload()
-            verified = verify_record(self.trust, rec.value, rec.headers)
-        model: BaseModel = verified.model
+    def _public_key(self, signer: str) -> bytes | None:
+        key = self._keys.get(signer)
+        if key is None:
+            if signer not in self.trust:
+                # a court's key added after we started: reload once (per unknown signer/batch)
+                self.trust = self._reload()
+                self._keys.clear()
+                if signer not in self.trust:
+                    return None
+            key = self._keys[signer] = self.trust.public_key(signer)
+        return key
+
+    def submit(self, records: Sequence[Inbound], remote: bool = True) -> Pending:
+        """Start the signature checks of a polled batch (in the worker process when
+        `remote`); the header and trust checks of hub.signed.verify_record happen here."""
+        early: dict[int, tuple[str, str]] = {}
+        signers: list[str] = []
+        items: list[Item] = []
+        index: list[int] = []
+        for i, rec in enumerate(records):
+            try:
+                if rec.value is None:
+                    raise SignatureError("?", "record has no value")
+                found = read_signature_headers(rec.headers)
+                if found is None:
+                    raise SignatureError(
+                        "?", "record is not signed (no hub-sig / hub-signer headers)")
+                signer, sig = found
+                key = self._public_key(signer)
+                if key is None:
+                    raise SignatureError(signer, "unknown signer")
+            except LedgerError as e:
+                early[i] = ("signature", str(e))
+                signers.append("?")
+                continue
+            signers.append(signer)
+            items.append((key, sig + rec.value))
+            index.append(i)
+        ticket = (self.verifier.submit(items) if remote
+                  else Ticket(0, items, remote=False, result=failures(items)))
+        return Pending(list(records), early, signers, index, ticket)
+
+    def finish(
+        self, p: Pending, stored_offsets: dict[tuple[str, int], int]
+    ) -> list[Decoded]:
+        """The batch's records not yet applied (offset >= the stored one), verified and
+        decoded in offset order; a record that fails is kept with its dead-letter cause."""
+        failed = {p.index[j] for j in self.verifier.collect(p.ticket)}
+        out: list[Decoded] = []
+        for i, rec in enumerate(p.records):
+            if rec.offset < stored_offsets.get((rec.topic, rec.partition), 0):
+                continue  # already applied (re-delivered after a crash or rebalance)
+            early = p.early.get(i)
+            if early is not None:
+                out.append(Decoded(rec, None, *early))
+                continue
+            signer = p.signers[i]
+            if i in failed:
+                out.append(Decoded(rec, None, "signature",
+                                   str(SignatureError(signer, "bad signature"))))
+                continue
+            try:
+                out.append(Decoded(rec, self._decode(signer, rec.value)))  # type: ignore[arg-type]
+            except LedgerError as e:
+                out.append(Decoded(rec, None, "signature", str(e)))
+            except Exception as e:  # noqa: BLE001 - any undecodable record is a dead letter
+                out.append(Decoded(rec, None, "decode", f"{type(e).__name__}: {e}"))
+        return out
+
+    def _decode(self, signer: str, value: bytes) -> CourtEvent:
+        model = self.decoder.decode(value)
+        wanted = expected_signer(model)
+        if signer != wanted:
+            raise SignatureError(signer, f"signed by {signer}, but the record belongs to {wanted}")
         if not isinstance(model, COURT_EVENT_TYPES):
             raise TypeError(f"{type(model).__name__} is not a court event")
         return model  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ the fold
     def decode(
-        self, records: Iterable[Inbound], stored_offsets: dict[tuple[str, int], int]
+        self, records: Sequence[Inbound], stored_offsets: dict[tuple[str, int], int]
     ) -> list[Decoded]:
-        """Verify and decode the records not yet applied (offset >= the stored one)."""
-        out: list[Decoded] = []
-        for rec in records:
-            if rec.offset < stored_offsets.get((rec.topic, rec.partition), 0):
-                continue  # already applied (re-delivered after a crash or rebalance)
-            try:
-                out.append(Decoded(rec, self._verify(rec)))
-            except LedgerError as e:
-                out.append(Decoded(rec, None, "signature", str(e)))
-            except Exception as e:  # noqa: BLE001 - any undecodable record is a dead letter
-                out.append(Decoded(rec, None, "decode", f"{type(e).__name__}: {e}"))
-        return out
+        """Verify (in this process) and decode the records not yet applied."""
+        return self.finish(self.submit(records, remote=False), stored_offsets)
+
+    def close(self) -> None:
+        self.verifier.close()
 
     def fold_batch(
         self,
@@ -309,8 +395,28 @@ class Folder:
 
     def record_ack(self, ch: Changes, ack: acks.Ack, at: datetime) -> None:
         ch.acks.append(ack)
-        ch.outbox.append(acks.to_outbox(self.s, self.key, ack))
+        if self.defer_signing:
+            rec = acks.to_outbox(self.s, None, ack)  # signed by sign_acks
+            ch.unsigned.append(len(ch.outbox))
+        else:
+            rec = acks.to_outbox(self.s, self.key, ack)
+        ch.outbox.append(rec)
         ch.history.extend(history_rows(ack, at))
+
+    def sign_acks(self, ch: Changes) -> Ticket | None:
+        """Start signing the batch's acks in the worker (`defer_signing`); `signed` ends it."""
+        if not ch.unsigned:
+            return None
+        return self.verifier.submit_sign(self.key.sodium_secret(),
+                                         [ch.outbox[i].value for i in ch.unsigned])
+
+    def signed(self, ch: Changes, ticket: Ticket | None) -> None:
+        if ticket is None:
+            return
+        signer = self.key.signer.encode("ascii")
+        for i, sig in zip(ch.unsigned, self.verifier.collect(ticket), strict=True):
+            ch.outbox[i] = replace(ch.outbox[i], headers=[(SIG_HEADER, sig), (SIGNER_HEADER, signer)])
+        ch.unsigned.clear()
 
     @staticmethod
     def _close(ch: Changes, new_spans: dict[SpanKey, Span], key: SpanKey, at: datetime) -> None:

@@ -20,6 +20,9 @@ LISTING_COLUMNS = (
 )
 
 
+NULL = "\\N"  # COPY text format
+
+
 def load_offsets(cur: Any, schema: str, topic: str, lock: bool = False) -> dict[tuple[str, int], int]:
     cur.execute(
         f"SELECT partition, next_offset FROM {schema}.consumer_offsets WHERE topic = %s"
@@ -95,6 +98,12 @@ def _field(v: Any) -> str:
     return str(v)
 
 
+def copy_text(cur: Any, table: str, columns: Sequence[str], text: str) -> None:
+    """COPY rows already in COPY text format."""
+    if text:
+        cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(text))
+
+
 def copy_rows(cur: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """COPY rows into a table (text format): several times faster than INSERT for batches."""
     buf = io.StringIO()
@@ -106,18 +115,24 @@ def copy_rows(cur: Any, table: str, columns: Sequence[str], rows: Iterable[Seque
         cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buf)
 
 
-def write(cur: Any, schema: str, ch: Changes) -> None:
+def write(cur: Any, schema: str, ch: Changes, with_outbox: bool = True) -> None:
+    """Every row of the batch; `with_outbox=False` leaves the outbox and the offsets to
+    `write_outbox` (the acks are still being signed)."""
     if ch.listings:
         # COPY into a per-transaction staging table, then one upsert.
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS listings_in"
                     f" (LIKE {schema}.listings) ON COMMIT DELETE ROWS")
-        copy_rows(
-            cur, "listings_in", LISTING_COLUMNS,
-            [(st.listing_id, st.court_code, st.status.value, st.verification.value,
-              st.public, st.period_end, st.subject.kind.value, st.subject.id_number,
-              st.last_event_id, st.last_court_seq, concerned, acked, st.model_dump_json())
-             for st, concerned, acked in ch.listings.values()],
-        )
+        # One f-string per row, not a _field call per cell: ~40 cells per event (issue #5).
+        # Enum values and integers need no COPY escaping; free text does.
+        e = _escape
+        copy_text(cur, "listings_in", LISTING_COLUMNS, "".join(
+            f"{e(st.listing_id)}\t{e(st.court_code)}\t{st.status.value}\t"
+            f"{st.verification.value}\t{'t' if st.public else 'f'}\t"
+            f"{NULL if st.period_end is None else st.period_end.isoformat()}\t"
+            f"{st.subject.kind.value}\t{e(st.subject.id_number)}\t{e(st.last_event_id)}\t"
+            f"{int(st.last_court_seq)}\t{'t' if concerned else 'f'}\t{'t' if acked else 'f'}\t"
+            f"{e(st.model_dump_json())}\n"
+            for st, concerned, acked in ch.listings.values()))
         cols = ", ".join(LISTING_COLUMNS)
         cur.execute(
             f"INSERT INTO {schema}.listings ({cols}) SELECT {cols} FROM listings_in"
@@ -157,9 +172,11 @@ def write(cur: Any, schema: str, ch: Changes) -> None:
         )
     insert_history(cur, schema, ch.history)
     if ch.chain:
-        copy_rows(cur, f"{schema}.chain",
-                  ("court_code", "court_seq", "event_id", "hash", "prev_hash"),
-                  [(c.court_code, c.court_seq, c.event_id, c.hash, c.prev_hash) for c in ch.chain])
+        copy_text(cur, f"{schema}.chain",
+                  ("court_code", "court_seq", "event_id", "hash", "prev_hash"), "".join(
+                      f"{_escape(c.court_code)}\t{int(c.court_seq)}\t{_escape(c.event_id)}"
+                      f"\t\\\\x{c.hash.hex()}\t\\\\x{c.prev_hash.hex()}\n"
+                      for c in ch.chain))
     if ch.positions:
         db.execute_values(
             cur,
@@ -176,6 +193,13 @@ def write(cur: Any, schema: str, ch: Changes) -> None:
             [(r.topic, r.partition, r.offset, kind, reason, r.key, r.value)
              for r, kind, reason in ch.dead],
         )
+    if with_outbox:
+        write_outbox(cur, schema, ch)
+
+
+def write_outbox(cur: Any, schema: str, ch: Changes) -> None:
+    if ch.unsigned:  # Folder.defer_signing without Folder.signed: never queue an unsigned ack
+        raise RuntimeError(f"{len(ch.unsigned)} acks of the batch are not signed yet")
     outbox.enqueue(cur, schema, ch.outbox)
     write_offsets(cur, schema, ch.offsets)
 

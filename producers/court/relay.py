@@ -15,6 +15,7 @@ the `courts` row, updated in the same transaction as the rows it covers."""
 from __future__ import annotations
 
 import os
+import select
 import time
 import zlib
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from kafka import TopicPartition
 
 from hub import codec, db, kafka
 from hub.config import Settings
+from hub.db import Connection
 from hub.domain.events import CourtCheckpoint
 from hub.errors import HubError, ServiceUnavailable
 from hub.keys import court_signer, ensure_key
@@ -399,6 +401,7 @@ def run(
                     return RelayResult(note="stopped while waiting for the relay lock")
                 time.sleep(poll_seconds)
         relay = Relay(s, conn)
+        listener = None if once else _listen(s)
         try:
             relay.recover()
             while True:
@@ -408,12 +411,33 @@ def run(
                 relay.issue_checkpoints(final=stopping)
                 if stopping:
                     break
-                time.sleep(poll_seconds)
+                _wait_for_rows(listener, poll_seconds)
             return relay.result
         finally:
             relay.close()
+            if listener is not None:
+                listener.close()
     finally:
         conn.close()  # ends the session: releases the advisory lock
+
+
+def _listen(s: Settings) -> Connection:
+    conn = db.connect(s.pg_dsn, "hub-court-relay-listen")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"LISTEN {store.outbox_channel(s)}")
+    return conn
+
+
+def _wait_for_rows(listener: Connection | None, timeout: float) -> None:
+    """Sleep until a submit commits (NOTIFY) or `timeout` passes, whichever comes first; the
+    timeout still bounds the wait if a notification is missed."""
+    if listener is None:
+        time.sleep(timeout)
+        return
+    if select.select([listener], [], [], timeout)[0]:
+        listener.poll()
+        listener.notifies.clear()
 
 
 def drain(s: Settings, progress: Callable[[int], None] | None = None) -> RelayResult:

@@ -95,6 +95,11 @@ def schema(s: Settings) -> str:
     return db.ident(s.db_schema("court"))
 
 
+def outbox_channel(s: Settings) -> str:
+    """LISTEN/NOTIFY channel on which a submit tells the relay that the outbox has rows."""
+    return f"{schema(s)}_outbox"
+
+
 def open_store(s: Settings, application_name: str) -> Connection:
     """A connection to the migrated court store."""
     conn = db.connect(s.pg_dsn, application_name)

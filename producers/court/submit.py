@@ -309,6 +309,9 @@ def _record(
                 f"UPDATE {sch}.courts SET last_seq = %s, last_hash = %s WHERE court_code = %s",
                 (head.seq, head.hash, code),
             )
+        # Wakes a waiting relay the moment this transaction commits (delivered on commit
+        # only), instead of at its next poll.
+        cur.execute("SELECT pg_notify(%s, '')", (store.outbox_channel(s),))
         uow.commit()
 
 
