@@ -67,28 +67,46 @@ def read_meta(value: bytes) -> Meta:
                     _us(m["recorded_at"]), m["prev_hash"])
     try:
         i = HEADER
-        out: list[object] = []
-        for _ in range(3):
-            n, i = _long(value, i)
-            out.append(value[i:i + n].decode())
+        b = value
+        out: list[str] = []
+        for _ in range(3):  # event_id, listing_id, court_code
+            x = b[i]  # a length below 64 is one even byte (zigzag): the usual case
+            if x < 0x80 and not x & 1:
+                n, i = x >> 1, i + 1
+            else:
+                n, i = _long(b, i)
+                if n < 0:
+                    raise IndexError("negative length")
+            out.append(b[i:i + n].decode())
             i += n
-        seq, i = _long(value, i)
-        n, i = _long(value, i)
-        i += n  # decision_no
-        decided, i = _long(value, i)
-        branch, i = _long(value, i)
-        triggered = None
-        if branch:
-            triggered, i = _long(value, i)
-        recorded, i = _long(value, i)
-        n, i = _long(value, i)
-        prev = value[i:i + n]
+        x = b[i]
+        if x < 0x80:
+            seq, i = (x >> 1) ^ -(x & 1), i + 1
+        else:
+            seq, i = _long(b, i)
+        x = b[i]  # decision_no
+        if x < 0x80 and not x & 1:
+            i += 1 + (x >> 1)
+        else:
+            n, i = _long(b, i)
+            i += n
+        decided, i = _long(b, i)
+        if b[i]:  # union branch 1: triggered_at present
+            triggered, i = _long(b, i + 1)
+        else:
+            triggered, i = None, i + 1
+        recorded, i = _long(b, i)
+        if b[i] == 0x40:  # 32-byte prev_hash: the only length the hub writes
+            prev = b[i + 1:i + 33]
+            n = 32
+        else:
+            n, i = _long(b, i)
+            prev = b[i:i + n]
         if len(prev) != n or n < 0:
             raise IndexError("truncated prev_hash")
     except (IndexError, UnicodeDecodeError) as e:
         raise codec.DecodeError(f"{name}: malformed meta: {e}") from e
-    return Meta(name, out[0], out[1], out[2], seq, decided, triggered,  # type: ignore[arg-type]
-                recorded, prev)
+    return Meta(name, out[0], out[1], out[2], seq, decided, triggered, recorded, prev)
 
 
 def _us(dt: object) -> int:

@@ -1,8 +1,10 @@
 """Ed25519 checks of record signatures, inline or in a process pool.
 
-One Ed25519 verify costs ~150 µs here, several times the rest of the auditor's per-record
-work, so `hub audit verify` hands batches to worker processes (both cores) while the main
-process reads Kafka and checks order, chain and Merkle tree; results come back in order."""
+One Ed25519 verify costs ~56 µs here (libsodium), more than the rest of the auditor's
+per-record work, so `hub audit verify` hands batches to worker processes (both cores) while
+the main process reads Kafka and checks order, chain and Merkle tree. `SigChecker` gives
+results back in order (acknowledgements, checkpoints); `SigPool` is fire-and-forget with
+failures collected later (court events that no checkpoint covers, sampled ones)."""
 
 from __future__ import annotations
 
@@ -23,15 +25,28 @@ def _init(path: str) -> None:
     _trust = TrustStore.load(path)
 
 
-def _verify_batch(items: list[tuple[str, bytes, bytes]]) -> list[tuple[int, str]]:
-    assert _trust is not None
+def _verify_with(trust: TrustStore, items: list[tuple[str, bytes, bytes]]
+                 ) -> list[tuple[int, str]]:
     out: list[tuple[int, str]] = []
     for i, (signer, value, sig) in enumerate(items):
         try:
-            _trust.verify(signer, value, sig)
+            trust.verify(signer, value, sig)
         except SignatureError as e:
             out.append((i, str(e)))
     return out
+
+
+def _verify_batch(items: list[tuple[str, bytes, bytes]]) -> list[tuple[int, str]]:
+    assert _trust is not None
+    return _verify_with(_trust, items)
+
+
+def make_pool(trust_path: Path, jobs: int) -> Any:
+    """`jobs` worker processes holding the trust store (None when jobs is 0)."""
+    if jobs <= 0:
+        return None
+    ctx = multiprocessing.get_context("fork")
+    return ctx.Pool(jobs, initializer=_init, initargs=(str(trust_path),))
 
 
 def signer_of(record: Any) -> tuple[str, bytes] | str:
@@ -50,16 +65,15 @@ def signer_of(record: Any) -> tuple[str, bytes] | str:
 class SigChecker:
     """`checked(records)` yields (record, signer, error or None) in input order."""
 
-    def __init__(self, trust_path: Path, jobs: int = 0) -> None:
-        self.jobs = jobs
+    def __init__(self, trust_path: Path, jobs: int = 0, pool: Any = None) -> None:
+        """With `pool` (from make_pool), share it: the caller closes it."""
+        self.jobs = max(jobs, 1) if pool is not None else jobs
         self._trust = TrustStore.load(trust_path)
-        self._pool = None
-        if jobs > 0:
-            ctx = multiprocessing.get_context("fork")
-            self._pool = ctx.Pool(jobs, initializer=_init, initargs=(str(trust_path),))
+        self._owned = pool is None
+        self._pool = pool if pool is not None else make_pool(trust_path, jobs)
 
     def close(self) -> None:
-        if self._pool is not None:
+        if self._pool is not None and self._owned:
             self._pool.terminate()
             self._pool.join()
             self._pool = None
@@ -120,3 +134,69 @@ class SigChecker:
             submit()
         while inflight:
             yield from drain_one()
+
+
+class SigPool:
+    """Unordered, asynchronous signature checks: `add` items as they come, collect the
+    failures with `failures()` / `finish()`. Used by checkpoint-mode `hub audit verify` for
+    the events that no valid checkpoint covers and for the sampled covered ones, so the main
+    process never waits on a verify unless the workers fall behind (then it blocks: bounded
+    memory)."""
+
+    def __init__(self, trust_path: Path, jobs: int = 0, pool: Any = None) -> None:
+        self.jobs = max(jobs, 1)
+        self._trust = TrustStore.load(trust_path)
+        self._pool = pool
+        self._batch: list[tuple[str, bytes, bytes]] = []
+        self._tags: list[Any] = []
+        self._inflight: deque[tuple[list[Any], Any]] = deque()
+        self._failed: list[tuple[Any, str]] = []
+        self.submitted = 0
+
+    def add(self, tag: Any, signer: str, value: bytes, sig: bytes) -> None:
+        self.submitted += 1
+        self._batch.append((signer, value, sig))
+        self._tags.append(tag)
+        if len(self._batch) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._batch:
+            return
+        items, tags = self._batch, self._tags
+        self._batch, self._tags = [], []
+        if self._pool is None:
+            self._failed.extend((tags[i], reason) for i, reason in _verify_with(self._trust,
+                                                                               items))
+            return
+        self._inflight.append((tags, self._pool.apply_async(_verify_batch, (items,))))
+        while len(self._inflight) > 2 * self.jobs + 1:
+            self._collect_one()
+        while self._inflight and self._inflight[0][1].ready():
+            self._collect_one()
+
+    def _collect_one(self) -> None:
+        tags, result = self._inflight.popleft()
+        self._failed.extend((tags[i], reason) for i, reason in result.get())
+
+    def failures(self) -> list[tuple[Any, str]]:
+        """(tag, reason) of the failed checks finished so far; each is returned once."""
+        out, self._failed = self._failed, []
+        return out
+
+    def finish(self) -> list[tuple[Any, str]]:
+        self.flush()
+        while self._inflight:
+            self._collect_one()
+        return self.failures()
+
+    def check_now(self, items: list[tuple[str, bytes, bytes]]) -> list[tuple[int, str]]:
+        """Check `items` at once, split over the workers; (index, reason) of the failures."""
+        if self._pool is None or len(items) < 64:
+            return _verify_with(self._trust, items)
+        size = -(-len(items) // (2 * self.jobs))
+        chunks = [items[i:i + size] for i in range(0, len(items), size)]
+        out: list[tuple[int, str]] = []
+        for k, failed in enumerate(self._pool.map(_verify_batch, chunks)):
+            out.extend((k * size + i, reason) for i, reason in failed)
+        return out
