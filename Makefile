@@ -28,6 +28,7 @@ status: up
 lint: venv
 	$(BIN)/ruff check hub producers consumers tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy hub
 
 test-unit: venv
 	$(BIN)/pytest -m unit -q

@@ -8,6 +8,7 @@ audit side's imports (and a missing optional part cannot break the others).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 

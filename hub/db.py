@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import psycopg2
@@ -18,7 +18,7 @@ import psycopg2.extras
 
 from hub.errors import HubError, ServiceUnavailable
 
-Connection = psycopg2.extensions.connection
+Connection: TypeAlias = psycopg2.extensions.connection
 
 
 class DatabaseError(HubError):

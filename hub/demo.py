@@ -18,6 +18,7 @@ from rich.console import Console
 
 from hub import codec, kafka
 from hub.config import settings
+from hub.domain.events import UnitAcknowledged
 from hub.generate import generate
 from hub.output import print_table
 
@@ -44,6 +45,7 @@ def ack_actions(unit: str) -> Counter[str]:
     seen: dict[str, Any] = {}
     for msg in c:
         ack = codec.decode(msg.value)
+        assert isinstance(ack, UnitAcknowledged)
         seen[ack.ack_id] = ack  # deduplicated by the deterministic ack id
     c.close()
     counts: Counter[str] = Counter()
@@ -80,7 +82,7 @@ def main() -> None:
             by_status.setdefault(d["listing_id"], d["subject"]["id_number"])
     shielded = {d["listing_id"] for d in decisions if d["action"] in ("shield", "revoke")}
     verifying = {d["listing_id"] for d in decisions if d["action"] == "open_verification"}
-    picks = []
+    picks: list[tuple[str, str, str]] = []
     for lid, idn in by_status.items():
         tag = "shielded/revoked" if lid in shielded else "objection" if lid in verifying else "listed"
         if tag not in {p[0] for p in picks}:

@@ -102,7 +102,8 @@ def status(fmt: str) -> None:
     s = settings()
     k = kafka_status(s)
     p, stored = postgres_status(s)
-    doc = {"kafka": k, "postgres": p, "units": unit_lags(s, k, stored)}
+    units = unit_lags(s, k, stored)
+    doc = {"kafka": k, "postgres": p, "units": units}
     if fmt == "json":
         print_json(doc)
     else:
@@ -114,7 +115,7 @@ def status(fmt: str) -> None:
             [t["topic"], len(t["partitions"]), t["end_offset_total"]] for t in k.get("topics", [])
         ])
         print_table("units", ["unit", "position", "lag"], [
-            [u["unit"], u["position"], u["lag"]] for u in doc["units"]
+            [u["unit"], u["position"], u["lag"]] for u in units
         ])
     for svc in (k, p):
         if not svc["up"]:
