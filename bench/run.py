@@ -35,7 +35,10 @@ def machine() -> dict[str, object]:
 
 def main() -> int:
     RESULTS.mkdir(exist_ok=True)
-    only = sys.argv[1:] or [s for s in SIDES if (HERE / f"{s}.py").exists()]
+    args = sys.argv[1:]
+    merge_only = "--merge-only" in args  # gather existing figures without measuring again
+    args = [a for a in args if a != "--merge-only"]
+    only = [] if merge_only else (args or [s for s in SIDES if (HERE / f"{s}.py").exists()])
     failed = []
     for side in only:
         print(f"==> bench {side}", flush=True)
