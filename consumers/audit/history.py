@@ -20,22 +20,28 @@ from hub.signed import verify_record
 log = get_logger("audit")
 
 
+def _believed(s: Settings, topics: list[str], label: str, progress: bool,
+              listing_id: str | None) -> Iterator[Any]:
+    """Models of the records on `topics` whose signature verifies, optionally only one
+    listing's (key = listing_id); the others are skipped with a warning."""
+    trust = load_trust(s)
+    key = listing_id.encode() if listing_id is not None else None
+    for r in replay.read(s, topics, progress=progress, label=label):
+        if key is not None and r.key != key:
+            continue
+        try:
+            yield verify_record(trust, r.value, r.headers).model
+        except (LedgerError, codec.CodecError) as e:
+            log.warning("record skipped", topic=r.topic, partition=r.partition,
+                        offset=r.offset, reason=str(e))
+
+
 def court_events(s: Settings, *, progress: bool = True,
                  listing_id: str | None = None) -> Iterator[Any]:
     """Court events (models), once each, in partition order: a listing's events share a
     partition (key = listing_id), so each listing's events come in court_seq order."""
-    trust = load_trust(s)
     seen: dict[str, set[int]] = {}
-    key = listing_id.encode() if listing_id is not None else None
-    for r in replay.read(s, [s.court_topic], progress=progress, label="court events"):
-        if key is not None and r.key != key:
-            continue
-        try:
-            model = verify_record(trust, r.value, r.headers).model
-        except (LedgerError, codec.CodecError) as e:
-            log.warning("record skipped", topic=r.topic, partition=r.partition,
-                        offset=r.offset, reason=str(e))
-            continue
+    for model in _believed(s, [s.court_topic], "court events", progress, listing_id):
         meta = getattr(model, "meta", None)
         if meta is None:
             continue
@@ -48,17 +54,6 @@ def court_events(s: Settings, *, progress: bool = True,
 
 def acks(s: Settings, *, progress: bool = True,
          listing_id: str | None = None) -> Iterator[UnitAcknowledged]:
-    trust = load_trust(s)
-    topics = replay.ack_topics(s)
-    key = listing_id.encode() if listing_id is not None else None
-    for r in replay.read(s, topics, progress=progress, label="acks"):
-        if key is not None and r.key != key:
-            continue
-        try:
-            model = verify_record(trust, r.value, r.headers).model
-        except (LedgerError, codec.CodecError) as e:
-            log.warning("record skipped", topic=r.topic, partition=r.partition,
-                        offset=r.offset, reason=str(e))
-            continue
+    for model in _believed(s, replay.ack_topics(s), "acks", progress, listing_id):
         if isinstance(model, UnitAcknowledged):
             yield model

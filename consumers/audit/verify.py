@@ -25,19 +25,29 @@ class Verifier(CourtLog):
     """Feed `checkpoint()` every checkpoint first, then `event()` every court record, then
     `finish_court()`, then `ack()` every acknowledgement."""
 
-    # ------------------------------------------------------------------ checkpoints
-    def checkpoint(self, r: Any, signer: str, sig_error: str | None) -> None:
-        loc = loc_of(r)
+    def _signed_record(self, r: Any, loc: Any, sig_error: str | None, sig_rule: str,
+                       expected: str, where: str) -> dict[str, Any] | None:
+        """The decoded record, or None once its failure (signature, decoding, wrong record
+        type for the topic) has been reported."""
         if sig_error:
-            self.report.fail(loc, "checkpoint_signature", sig_error)
-            return
+            self.report.fail(loc, sig_rule, sig_error)
+            return None
         try:
             name, rec = codec.decode_dict(r.value)
         except codec.CodecError as e:
             self.report.fail(loc, "decode", str(e))
-            return
-        if name != "credithub.court.CourtCheckpoint":
-            self.report.fail(loc, "decode", f"{name} on the checkpoint topic")
+            return None
+        if name != expected:
+            self.report.fail(loc, "decode", f"{name} on {where}")
+            return None
+        return rec
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self, r: Any, signer: str, sig_error: str | None) -> None:
+        loc = loc_of(r)
+        rec = self._signed_record(r, loc, sig_error, "checkpoint_signature",
+                                  "credithub.court.CourtCheckpoint", "the checkpoint topic")
+        if rec is None:
             return
         code = rec["court_code"]
         if signer != court_signer(code):
@@ -59,16 +69,9 @@ class Verifier(CourtLog):
     def ack(self, r: Any, unit: str, signer: str, sig_error: str | None) -> None:
         loc = loc_of(r)
         self.report.acks_checked += 1
-        if sig_error:
-            self.report.fail(loc, "ack_signature", sig_error)
-            return
-        try:
-            name, rec = codec.decode_dict(r.value)
-        except codec.CodecError as e:
-            self.report.fail(loc, "decode", str(e))
-            return
-        if name != "credithub.unit.UnitAcknowledged":
-            self.report.fail(loc, "decode", f"{name} on an acknowledgement topic")
+        rec = self._signed_record(r, loc, sig_error, "ack_signature",
+                                  "credithub.unit.UnitAcknowledged", "an acknowledgement topic")
+        if rec is None:
             return
         if signer != unit_signer(rec["unit"]) or rec["unit"] != unit:
             self.report.fail(loc, "signer_mismatch", f"signed by {signer}, ack of unit "
