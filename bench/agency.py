@@ -19,8 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
-
+from bench.common import bare_consume_rate, write_results
 from hub import codec, db, kafka
 from hub.config import Settings, load_settings
 from hub.domain.deadlines import CST
@@ -30,7 +29,6 @@ from hub.keys import court_signer, ensure_key
 from hub.ledger import GENESIS_HASH, chain_hash
 from hub.signed import sign
 
-RESULTS = Path(__file__).resolve().parent / "results"
 UNIT = "rail-air-operators"  # concerned by every listing: the worst case
 COURT = "350402"
 
@@ -74,21 +72,7 @@ def publish(s: Settings, n: int) -> float:
 
 
 def bare_consumer(s: Settings, n: int) -> float:
-    c = KafkaConsumer(**kafka.common_config(s, "bench-bare"), group_id=None,
-                      enable_auto_commit=False, max_poll_records=2000,
-                      fetch_max_bytes=16 * 1024 * 1024,
-                      max_partition_fetch_bytes=4 * 1024 * 1024)
-    parts = [TopicPartition(s.court_topic, p) for p in sorted(c.partitions_for_topic(s.court_topic))]
-    c.assign(parts)
-    c.seek_to_beginning(*parts)
-    start = time.perf_counter()
-    seen = 0
-    while seen < n:
-        for recs in c.poll(timeout_ms=1000).values():
-            seen += len(recs)
-    elapsed = time.perf_counter() - start
-    c.close()
-    return n / elapsed
+    return bare_consume_rate(s, s.court_topic, n)
 
 
 def unit_consumer(s: Settings, n: int) -> float:
@@ -237,8 +221,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
          "value": round(http["p99"], 3), "unit": "ms", "baseline": None, "ratio": None,
          "target": "<= 10 ms", "p50": round(http["p50"], 3)},
     ]}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "agency.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    write_results("agency", doc)
     print(json.dumps(doc, indent=2))
     return doc
 

@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
+from bench.common import bare_consume_rate, write_results
 from hub import codec, kafka
 from hub.config import Settings, load_settings
 from hub.domain.events import CourtCheckpoint
@@ -28,7 +29,6 @@ from hub.keys import court_signer, ensure_key, key_path
 from hub.ledger import GENESIS_HASH, MerkleAccumulator, chain_hash, leaf_hash, load_key
 from hub.signed import sign
 
-RESULTS = Path(__file__).resolve().parent / "results"
 COURT = "350402"
 TARGET = 30_000
 
@@ -142,20 +142,8 @@ def generate_log(s: Settings, n: int) -> None:
 
 
 def bare_consumer(s: Settings, topic: str, n: int) -> float:
-    """A bare kafka-python consumer with the auditor's own settings (hub.kafka.consumer,
-    max_poll_records as in consumers/audit/replay.py), counting records."""
-    c = kafka.consumer(s, client_id="bench-bare", group_id=None, max_poll_records=5000)
-    parts = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic))]
-    c.assign(parts)
-    c.seek_to_beginning(*parts)
-    got = 0
-    t = time.perf_counter()
-    while got < n:
-        for recs in c.poll(timeout_ms=1000).values():
-            got += len(recs)
-    dt = time.perf_counter() - t
-    c.close()
-    return got / dt
+    """The bare consumer with the auditor's max_poll_records (consumers/audit/replay.py)."""
+    return bare_consume_rate(s, topic, n, max_poll_records=5000)
 
 
 def verify_cli(s: Settings, n: int, *extra: str) -> tuple[float, float, dict[str, Any]]:
@@ -222,8 +210,7 @@ def main(n: int | None = None) -> dict[str, Any]:
          "value": round(n / gen), "unit": "events/s", "baseline": None, "ratio": None,
          "target": None},
     ]}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "audit.json").write_text(json.dumps(doc, indent=2) + "\n")
+    write_results("audit", doc)
     print(json.dumps(doc, indent=2))
     return doc
 

@@ -14,13 +14,13 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
+from bench.common import write_results
 from hub import db, kafka
 from hub.config import load_settings
 from hub.domain.identity import make_resident_id, make_uscc
 from hub.ledger import SIG_HEADER, SIGNER_HEADER
 from producers.court import service, store
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_EPS = 10_000
 TARGET_RATIO = 0.6
 
@@ -104,8 +104,7 @@ def main(n: int | None = None) -> dict[str, object]:
         {"name": "bare kafka-python producer, same bytes", "value": round(bare),
          "unit": "events/s", "baseline": None, "ratio": None, "target": None},
     ]}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "court.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False))
+    write_results("court", doc)
     print(json.dumps(doc, indent=2, ensure_ascii=False))
     return doc
 

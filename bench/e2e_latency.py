@@ -30,6 +30,7 @@ from typing import Any
 import psutil
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from bench.common import write_results
 from hub import codec, kafka
 from hub.config import Settings, load_settings
 from hub.domain.events import event_id_for
@@ -37,8 +38,7 @@ from hub.generate import generate
 from hub.keys import court_signer, ensure_key, unit_signer
 from producers.court import service
 
-RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = RESULTS.parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 UNITS = ("finance", "public-security", "rail-air-operators", "housing-construction",
          "land-resources", "development-reform", "tourism", "education")
 COURTS = ("350402", "350403")
@@ -396,8 +396,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             reader.close()
         cleanup(s)
     doc = {"benchmarks": rows(results, bare, seconds)}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "e2e_latency.json").write_text(json.dumps(doc, indent=2) + "\n")
+    write_results("e2e_latency", doc)
     print(json.dumps(doc, indent=2))
     return doc
 

@@ -25,12 +25,12 @@ import psycopg2
 from kafka import TopicPartition
 
 from bench.agency import publish
+from bench.common import write_results
 from bench.e2e_latency import ROOT, cleanup, hub_env, partitions, stop_all
 from hub import db, kafka
 from hub.config import Settings, load_settings
 from hub.keys import ensure_key, unit_signer
 
-RESULTS = Path(__file__).resolve().parent / "results"
 UNIT = "rail-air-operators"  # concerned by every listing: the most work per event
 DEFAULT_N = 200_000
 TARGET_MB = 250
@@ -226,8 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
          "value": unit["events_per_s"], "unit": "events/s", "baseline": bare["events_per_s"],
          "ratio": round(unit["events_per_s"] / bare["events_per_s"], 3), "target": None},
     ]}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "memory.json").write_text(json.dumps(doc, indent=2) + "\n")
+    write_results("memory", doc)
     print(json.dumps(doc, indent=2))
     return doc
 
