@@ -125,12 +125,17 @@ def relay(conn: db.Connection, schema: str, producer: Any, batch: int = 5000) ->
     sent = 0
     while True:
         with db.unit_of_work(conn) as uow:
+            # Claim and mark in one statement; the mark only holds if this transaction
+            # commits, i.e. after the flush below confirmed every record. RETURNING has no
+            # order: sort by id (oldest first, per-listing order).
             uow.cursor.execute(
-                f"SELECT id, dedupe_id, topic, key, value, headers FROM {schema}.outbox"
-                " WHERE sent_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                f"UPDATE {schema}.outbox SET sent_at = now() WHERE id IN ("
+                f"SELECT id FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY id LIMIT %s"
+                " FOR UPDATE SKIP LOCKED)"
+                " RETURNING id, dedupe_id, topic, key, value, headers",
                 (batch,),
             )
-            rows = uow.cursor.fetchall()
+            rows = sorted(uow.cursor.fetchall(), key=lambda r: r[0])
             if not rows:
                 return sent
             futures = [
@@ -148,10 +153,6 @@ def relay(conn: db.Connection, schema: str, producer: Any, batch: int = 5000) ->
                 meta = f.get(timeout=0)  # raises the delivery error of any failed record
                 tp = (meta.topic, meta.partition)
                 ends[tp] = max(ends.get(tp, 0), meta.offset + 1)
-            uow.cursor.execute(
-                f"UPDATE {schema}.outbox SET sent_at = now() WHERE id = ANY(%s)",
-                ([r[0] for r in rows],),
-            )
             _store_positions(uow.cursor, schema, ends)
             uow.commit()
             sent += len(rows)

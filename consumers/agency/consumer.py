@@ -13,6 +13,7 @@ a failed batch the consumer seeks back to the stored offsets, so nothing is ever
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from hub.keys import ensure_key, load_trust, unit_signer
 from hub.log import get_logger
 
 log = get_logger("hub.agency")
+
+GC_THRESHOLD = 20_000  # allocations between young-generation collections (default 700)
 
 RETRYABLE = (ServiceUnavailable, KafkaError, db.DatabaseError, OSError)
 
@@ -266,6 +269,13 @@ class UnitConsumer:
         return all(self.consumer.position(tp) >= ends.get(tp, 0) for tp in assigned)
 
     def run(self, until_idle: bool = False) -> Stats:
+        # The fold allocates many short-lived objects and almost no cycles: scan the young
+        # generation less often and keep what start-up loaded out of every scan (~10% of
+        # the fold's time went to the cyclic collector, issue #5).
+        gc.collect()
+        gc.freeze()
+        if gc.get_threshold()[0] < GC_THRESHOLD:
+            gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
         backoff = 0.5
         ends: dict[TopicPartition, int] | None = None
         try:

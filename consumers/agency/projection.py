@@ -32,7 +32,7 @@ from hub.domain.events import (
     MeasureAction,
 )
 from hub.domain.listing import ListingState, Status, TransitionError, apply, status_at
-from hub.domain.punishment import ActiveMeasure, concerns_any, diff, measures_for
+from hub.domain.punishment import ActiveMeasure, concerns, diff, measures_for
 from hub.ledger import (
     GENESIS_HASH,
     SIG_HEADER,
@@ -126,6 +126,7 @@ class Changes:
     acks: list[acks.Ack] = field(default_factory=list)
     applied: int = 0
     skipped: int = 0
+    existing: set[str] = field(default_factory=set)  # listings in the projection before
 
 
 def structural(state: ListingState | None, unit: str, cat: Catalogue) -> list[ActiveMeasure]:
@@ -183,6 +184,7 @@ class Folder:
         self.defer_signing = False
         self.verifier = Verifier()
         self.decoder = FastDecoder()
+        self._memo: dict[int, list[Any]] = {}
 
     # ------------------------------------------------------------------ verification
     def _public_key(self, signer: str) -> bytes | None:
@@ -283,8 +285,9 @@ class Folder:
     ) -> Changes:
         """`states`/`flags` ((concerned, expiry_acked)) of the batch's listings and the chain
         neighbours (`chain_keys`) are read by the store beforehand; updated in place."""
-        ch = Changes()
+        ch = Changes(existing=set(states))
         new_spans: dict[SpanKey, Span] = {}
+        self._memo.clear()
         for d in decoded:
             rec, event = d.rec, d.event
             ch.offsets[(rec.topic, rec.partition)] = rec.offset + 1
@@ -320,7 +323,7 @@ class Folder:
                 continue
             states[meta.listing_id] = new
             concerned_before, expiry_acked = flags.get(meta.listing_id, (False, False))
-            concerned = concerns_any([s for s in (old, new) if s is not None], self.unit, self.cat)
+            concerned = self._concerns(new) or (old is not None and self._concerns(old))
             if old is not None and old.period_end != new.period_end:
                 expiry_acked = False
             flags[meta.listing_id] = (concerned_before or concerned, expiry_acked)
@@ -331,6 +334,29 @@ class Folder:
                 self._measures(ch, new_spans, event, old, new)
             ch.applied += 1
         return ch
+
+    # A listing's state after one event is its `old` state at the next: within a batch,
+    # its routing answers are computed once (keyed by identity; the entry keeps the state
+    # alive, so the id is not reused while the batch folds).
+    def _memo_of(self, state: ListingState) -> list[Any]:
+        hit = self._memo.get(id(state))
+        if hit is None or hit[0] is not state:
+            hit = self._memo[id(state)] = [state, None, None]
+        return hit
+
+    def _concerns(self, state: ListingState) -> bool:
+        hit = self._memo_of(state)
+        if hit[1] is None:
+            hit[1] = concerns(state, self.unit, self.cat)
+        return bool(hit[1])
+
+    def _structural(self, state: ListingState | None) -> list[ActiveMeasure]:
+        if state is None:
+            return []
+        hit = self._memo_of(state)
+        if hit[2] is None:
+            hit[2] = structural(state, self.unit, self.cat)
+        return list(hit[2])
 
     def _chain_problem(self, link: ChainLink, links: dict[tuple[str, int], ChainLink]) -> str | None:
         here = links.get((link.court_code, link.court_seq))
@@ -362,8 +388,8 @@ class Folder:
     ) -> None:
         meta = event.meta
         at = meta.decided_at
-        s_old = structural(old, self.unit, self.cat)
-        s_new = structural(new, self.unit, self.cat)
+        s_old = self._structural(old)
+        s_new = self._structural(new)
         # Projection spans: structural change, valid from the decision (valid time).
         changed = diff(s_old, s_new)
         before = {m.key: m for m in s_old}

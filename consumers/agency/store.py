@@ -115,33 +115,46 @@ def copy_rows(cur: Any, table: str, columns: Sequence[str], rows: Iterable[Seque
         cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buf)
 
 
+def _listing_text(rows: Iterable[tuple[ListingState, bool, bool]]) -> str:
+    # One f-string per row, not a _field call per cell: ~40 cells per event (issue #5).
+    # Enum values and integers need no COPY escaping; free text does.
+    e = _escape
+    return "".join(
+        f"{e(st.listing_id)}\t{e(st.court_code)}\t{st.status.value}\t"
+        f"{st.verification.value}\t{'t' if st.public else 'f'}\t"
+        f"{NULL if st.period_end is None else st.period_end.isoformat()}\t"
+        f"{st.subject.kind.value}\t{e(st.subject.id_number)}\t{e(st.last_event_id)}\t"
+        f"{int(st.last_court_seq)}\t{'t' if concerned else 'f'}\t{'t' if acked else 'f'}\t"
+        f"{e(st.model_dump_json())}\n"
+        for st, concerned, acked in rows)
+
+
 def write(cur: Any, schema: str, ch: Changes, with_outbox: bool = True) -> None:
     """Every row of the batch; `with_outbox=False` leaves the outbox and the offsets to
     `write_outbox` (the acks are still being signed)."""
     if ch.listings:
-        # COPY into a per-transaction staging table, then one upsert.
-        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS listings_in"
-                    f" (LIKE {schema}.listings) ON COMMIT DELETE ROWS")
-        # One f-string per row, not a _field call per cell: ~40 cells per event (issue #5).
-        # Enum values and integers need no COPY escaping; free text does.
-        e = _escape
-        copy_text(cur, "listings_in", LISTING_COLUMNS, "".join(
-            f"{e(st.listing_id)}\t{e(st.court_code)}\t{st.status.value}\t"
-            f"{st.verification.value}\t{'t' if st.public else 'f'}\t"
-            f"{NULL if st.period_end is None else st.period_end.isoformat()}\t"
-            f"{st.subject.kind.value}\t{e(st.subject.id_number)}\t{e(st.last_event_id)}\t"
-            f"{int(st.last_court_seq)}\t{'t' if concerned else 'f'}\t{'t' if acked else 'f'}\t"
-            f"{e(st.model_dump_json())}\n"
-            for st, concerned, acked in ch.listings.values()))
-        cols = ", ".join(LISTING_COLUMNS)
-        cur.execute(
-            f"INSERT INTO {schema}.listings ({cols}) SELECT {cols} FROM listings_in"
-            " ON CONFLICT (listing_id) DO UPDATE SET "
-            + ", ".join(f"{c} = EXCLUDED.{c}" for c in LISTING_COLUMNS[1:])
-        )
+        # Listings new to the projection (most events: a listing's first decision) are
+        # COPied straight into the table; the others go through a per-transaction staging
+        # table and one upsert. Only this unit's consumer writes its projection, and
+        # `ch.existing` was read in this transaction, so "new" cannot be stale.
+        fresh = [v for lid, v in ch.listings.items() if lid not in ch.existing]
+        known = [v for lid, v in ch.listings.items() if lid in ch.existing]
+        copy_text(cur, f"{schema}.listings", LISTING_COLUMNS, _listing_text(fresh))
+        if known:
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS listings_in"
+                        f" (LIKE {schema}.listings) ON COMMIT DELETE ROWS")
+            copy_text(cur, "listings_in", LISTING_COLUMNS, _listing_text(known))
+            cols = ", ".join(LISTING_COLUMNS)
+            cur.execute(
+                f"INSERT INTO {schema}.listings ({cols}) SELECT {cols} FROM listings_in"
+                " ON CONFLICT (listing_id) DO UPDATE SET "
+                + ", ".join(f"{c} = EXCLUDED.{c}" for c in LISTING_COLUMNS[1:])
+            )
     if ch.persons_replaced:
-        cur.execute(f"DELETE FROM {schema}.persons WHERE listing_id = ANY(%s)",
-                    (list(ch.persons_replaced),))
+        # A listing new to the projection has no person rows yet: nothing to delete.
+        stale = [lid for lid in ch.persons_replaced if lid in ch.existing]
+        if stale:
+            cur.execute(f"DELETE FROM {schema}.persons WHERE listing_id = ANY(%s)", (stale,))
         rows = {
             (lid, p.role.value, p.id_number): p.name
             for lid, st in ch.persons_replaced.items() for p in bound_persons(st)

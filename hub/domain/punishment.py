@@ -62,16 +62,37 @@ def _unit(unit: Unit | str, catalogue: Catalogue) -> Unit:
     return catalogue.unit(unit) if isinstance(unit, str) else unit
 
 
+# (id(catalogue), unit slug, debtor kind, role) -> the unit's (code, mode) binding that role,
+# in the unit's measure order. Catalogues are immutable and long-lived; the entry keeps its
+# catalogue alive so the id cannot be reused. A unit consumer asks this several times per
+# event (issue #5: the fold is the consumer's hot path).
+_ROUTES: dict[tuple[int, str, str, str], tuple[Catalogue, tuple[tuple[str, str], ...]]] = {}
+
+
+def _routes(catalogue: Catalogue, unit: Unit, kind: str, role: str) -> tuple[tuple[str, str], ...]:
+    key = (id(catalogue), unit.slug, kind, role)
+    hit = _ROUTES.get(key)
+    if hit is None or hit[0] is not catalogue:
+        codes = tuple(
+            (code, catalogue.measure(code).mode)
+            for code in unit.measures
+            if binds_role(catalogue.measure(code), kind, role)
+        )
+        hit = _ROUTES[key] = (catalogue, codes)
+    return hit[1]
+
+
 def _bindings(
     state: ListingState, unit: Unit, catalogue: Catalogue
 ) -> Iterable[tuple[str, str, BoundRole, str]]:
+    """(code, mode, role, id_number) in the unit's measure order, then the persons' order."""
     kind = state.subject.kind.value
-    people = bound_persons(state)
+    people = [(p, _routes(catalogue, unit, kind, p.role.value)) for p in bound_persons(state)]
     for code in unit.measures:
-        measure = catalogue.measure(code)
-        for person in people:
-            if binds_role(measure, kind, person.role.value):
-                yield code, measure.mode, person.role, person.id_number
+        for person, routes in people:
+            for route_code, mode in routes:
+                if route_code == code:
+                    yield code, mode, person.role, person.id_number
 
 
 def measures_for(
@@ -82,16 +103,11 @@ def measures_for(
     if status_at(state, at) != "listed":
         return []
     cat = catalogue or default_catalogue()
+    make = ActiveMeasure  # (model_construct is slower than validating these seven fields)
+    suspended, until, listing_id = state.under_verification, state.period_end, state.listing_id
     return [
-        ActiveMeasure(
-            code=code,
-            mode=mode,
-            listing_id=state.listing_id,
-            role=role,
-            id_number=id_number,
-            suspended=state.under_verification,
-            until=state.period_end,
-        )
+        make(code=code, mode=mode, listing_id=listing_id, role=role, id_number=id_number,
+             suspended=suspended, until=until)
         for code, mode, role, id_number in _bindings(state, _unit(unit, cat), cat)
     ]
 
