@@ -201,7 +201,9 @@ class UnitConsumer:
             stored = store.load_offsets(cur, self.schema, self.topic, lock=True)
             decoded = self.folder.finish(pending, stored)
             states, flags = store.load_states(cur, self.schema, decoded)
-            wanted, ids = chain_keys(decoded)
+            recorded = store.recorded_seqs(
+                cur, self.schema, {d.event.meta.court_code for d in decoded if d.event is not None})
+            wanted, ids = chain_keys(decoded, recorded)
             links, known = store.load_chain(cur, self.schema, wanted, ids)
             ch = self.folder.fold_batch(decoded, states, flags, links, known)
             # acks are signed in the worker process while the projection rows are written

@@ -79,8 +79,13 @@ class Decoded:
     reason: str = ""
 
 
-def chain_keys(decoded: Iterable[Decoded]) -> tuple[list[tuple[str, int]], list[str]]:
-    """(court, seq) neighbours and event ids the chain check of these events reads."""
+def chain_keys(
+    decoded: Iterable[Decoded], recorded: dict[str, int] | None = None
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """(court, seq) neighbours and event ids the chain check of these events reads.
+    `recorded`: the highest court_seq the projection holds per court (court_positions);
+    a key above it cannot be in the chain table, so it is not looked up (reading forward,
+    that is most of them)."""
     keys: set[tuple[str, int]] = set()
     ids: list[str] = []
     for d in decoded:
@@ -88,6 +93,8 @@ def chain_keys(decoded: Iterable[Decoded]) -> tuple[list[tuple[str, int]], list[
             m = d.event.meta
             keys.update((m.court_code, m.court_seq + i) for i in (-1, 0, 1))
             ids.append(m.event_id)
+    if recorded is not None:
+        keys = {k for k in keys if k[1] <= recorded.get(k[0], 0)}
     return sorted(keys), ids
 
 

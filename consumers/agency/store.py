@@ -51,22 +51,35 @@ def load_states(
     return states, flags
 
 
+def recorded_seqs(cur: Any, schema: str, courts: Iterable[str]) -> dict[str, int]:
+    """The highest court_seq in the chain table per court (court_positions)."""
+    cur.execute(f"SELECT court_code, last_seq FROM {schema}.court_positions"
+                " WHERE court_code = ANY(%s)", (sorted(set(courts)),))
+    return {code: int(seq) for code, seq in cur.fetchall()}
+
+
 def load_chain(
     cur: Any, schema: str, wanted: Sequence[tuple[str, int]], event_ids: Sequence[str]
 ) -> tuple[dict[tuple[str, int], ChainLink], dict[str, ChainLink]]:
+    """Chain rows by (court, seq) and by event id: primary-key and unique-index lookups
+    per court (a join against the whole table would read all of it, every batch)."""
     links: dict[tuple[str, int], ChainLink] = {}
     by_id: dict[str, ChainLink] = {}
-    if not wanted:
+    if not wanted and not event_ids:
         return links, by_id
-    cur.execute(
-        f"SELECT c.court_code, c.court_seq, c.event_id, c.hash, c.prev_hash"
-        f" FROM {schema}.chain c"
-        " JOIN unnest(%s::text[], %s::bigint[]) AS w(court_code, court_seq)"
-        " ON c.court_code = w.court_code AND c.court_seq = w.court_seq"
-        " UNION SELECT court_code, court_seq, event_id, hash, prev_hash"
-        f" FROM {schema}.chain WHERE event_id = ANY(%s)",
-        ([w[0] for w in wanted], [w[1] for w in wanted], list(event_ids)),
-    )
+    per_court: dict[str, list[int]] = {}
+    for code, seq in wanted:
+        per_court.setdefault(code, []).append(seq)
+    # (`event_id = ANY(...)` plans a sequential scan on a large table; a join on unnest
+    # plans index lookups.)
+    parts = [f"SELECT c.court_code, c.court_seq, c.event_id, c.hash, c.prev_hash"
+             f" FROM unnest(%s::text[]) AS e(id) JOIN {schema}.chain c ON c.event_id = e.id"]
+    args: list[Any] = [list(event_ids)]
+    for code, seqs in per_court.items():
+        parts.append(f"SELECT court_code, court_seq, event_id, hash, prev_hash FROM {schema}.chain"
+                     " WHERE court_code = %s AND court_seq = ANY(%s)")
+        args.extend((code, seqs))
+    cur.execute(" UNION ALL ".join(parts), args)
     for code, seq, eid, h, prev in cur.fetchall():
         link = ChainLink(code, seq, eid, bytes(h), bytes(prev))
         links[(code, seq)] = link

@@ -3,7 +3,8 @@ and signed checkpoints to `court.checkpoints.v1`.
 
 Exactly once across crashes (design.md "Outbox, not dual writes"): the idempotent producer
 only dedups within one producer session, so after each flushed batch the relay stores, in
-the transaction that marks the rows sent, the next offset of every partition it wrote. On
+the transaction that marks the rows sent (by advancing each court's contiguous published
+prefix, `store.UNSENT`), the next offset of every partition it wrote. On
 start (holding the advisory lock, so it is the only writer) it reads every partition from
 that offset to its end and marks as sent every outbox row whose event is found there; only
 the rest is published. The idempotent producer's writes to a partition are a prefix of what
@@ -18,7 +19,7 @@ import os
 import select
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,10 @@ log = get_logger("court.relay")
 BATCH = 20_000  # rows a batch; HUB_RELAY_BATCH overrides (tests: several batches)
 FAULT_ENV = "HUB_FAULT"
 FAULT_AFTER_PUBLISH = "relay-after-publish"
+
+
+# An outbox row: court_code, court_seq, listing_id, event_id, value, signature, signer.
+Row = tuple[Any, ...]
 
 
 class RelayBusy(HubError):
@@ -164,8 +169,9 @@ class Relay:
             cur = uow.cursor
             if found:
                 cur.execute(
-                    f"UPDATE {self.sch}.outbox SET sent_at = now()"
-                    " WHERE event_id = ANY(%s) AND sent_at IS NULL",
+                    f"UPDATE {self.sch}.outbox o SET sent_at = now() FROM {self.sch}.courts c"
+                    f" WHERE c.court_code = o.court_code AND o.event_id = ANY(%s)"
+                    f" AND {store.UNSENT}",
                     (list(found),),
                 )
                 self.result.recovered += cur.rowcount
@@ -225,13 +231,21 @@ class Relay:
 
     # --------------------------------------------------------------- publishing
 
-    def _fetch(self, after: tuple[str, int]) -> list[tuple[Any, ...]]:
+    def _fetch(self, after: tuple[str, int]) -> list[Row]:
         with db.unit_of_work(self.conn) as uow:
+            # Per court, a primary-key range scan from past its published prefix (or past
+            # `after` in the court being read): published rows are never walked again.
             uow.cursor.execute(
-                f"SELECT court_code, court_seq, listing_id, event_id, value, signature, signer"
-                f" FROM {self.sch}.outbox WHERE sent_at IS NULL AND (court_code, court_seq) > (%s, %s)"
-                " ORDER BY court_code, court_seq LIMIT %s",
-                (after[0], after[1], int(os.environ.get("HUB_RELAY_BATCH", BATCH))),
+                f"SELECT o.court_code, o.court_seq, o.listing_id, o.event_id, o.value,"
+                f" o.signature, o.signer FROM {self.sch}.courts c CROSS JOIN LATERAL ("
+                f"SELECT * FROM {self.sch}.outbox o WHERE o.court_code = c.court_code"
+                " AND o.court_seq > GREATEST(c.published_seq,"
+                " CASE WHEN c.court_code = %(code)s THEN %(seq)s ELSE 0 END)"
+                " AND o.sent_at IS NULL ORDER BY o.court_seq LIMIT %(n)s) o"
+                " WHERE c.court_code >= %(code)s"
+                " ORDER BY o.court_code, o.court_seq LIMIT %(n)s",
+                {"code": after[0], "seq": after[1],
+                 "n": int(os.environ.get("HUB_RELAY_BATCH", BATCH))},
             )
             return list(uow.cursor.fetchall())
 
@@ -247,20 +261,49 @@ class Relay:
         except kafka.UNAVAILABLE as e:
             raise kafka.unavailable(self.s, e) from e
 
-    def publish(self, progress: Callable[[int], None] | None = None) -> int:
+    def usable(self, rows: Sequence[Row]) -> list[Row]:
+        """`rows` (outbox rows a submit just committed, still in its memory) if they are
+        exactly what this relay would read next: per court, contiguous and starting right
+        after the published prefix, with nothing published beyond it. Else [] (the rows
+        are read from the outbox as usual)."""
+        rows = sorted(rows, key=lambda r: (r[0], r[1]))
+        by_court: dict[str, list[int]] = {}
+        for r in rows:
+            by_court.setdefault(r[0], []).append(int(r[1]))
+        for code, seqs in by_court.items():
+            c = self.courts.get(code)
+            if c is None or c.pending or seqs[0] != c.published_seq + 1 or (
+                    seqs[-1] - seqs[0] + 1 != len(seqs)):
+                return []
+        return rows
+
+    def publish(self, progress: Callable[[int], None] | None = None,
+                preloaded: Sequence[Row] = ()) -> int:
         """Publish every unsent row, pipelined: one helper thread does all PostgreSQL work
         (reading batch k+1, waiting for batch k's acknowledgements and marking it sent)
         while this thread hands batches to the producer, so neither the producer nor the
-        database idles. At most two batches wait unmarked. Returns the number published."""
+        database idles. At most two batches wait unmarked. Returns the number published.
+        `preloaded` rows (see `usable`) are published without reading them back."""
         total = 0
         marks: list[Future[int]] = []
+        size = int(os.environ.get("HUB_RELAY_BATCH", BATCH))
+        ready = self.usable(preloaded)
+        batches = [ready[k : k + size] for k in range(0, len(ready), size)]
+
+        def next_batch(after: tuple[str, int]) -> Future[list[Row]]:
+            if batches:
+                done: Future[list[Row]] = Future()
+                done.set_result(batches.pop(0))
+                return done
+            return db_thread.submit(self._fetch, after)
+
         with ThreadPoolExecutor(1, thread_name_prefix="court-relay-db") as db_thread:
-            fetching = db_thread.submit(self._fetch, ("", 0))
+            fetching = next_batch(("", 0))
             while True:
                 rows = fetching.result()
                 if not rows:
                     break
-                fetching = db_thread.submit(self._fetch, (rows[-1][0], int(rows[-1][1])))
+                fetching = next_batch((rows[-1][0], int(rows[-1][1])))
                 futures = self._send(rows)
                 marks.append(db_thread.submit(self._mark, rows, futures))
                 if len(marks) > 2:
@@ -290,27 +333,24 @@ class Relay:
         with db.unit_of_work(self.conn) as uow:
             cur = uow.cursor
             self._load_courts(cur)
-            ranges: dict[str, list[int]] = {}
+            batch: dict[str, list[int]] = {}
             for code, seq, _, event_id, value, _, _ in rows:
                 self.courts[code].pending[int(seq)] = (bytes(value), event_id)
-                ranges.setdefault(code, []).append(int(seq))
-            for code, seqs in ranges.items():
-                lo, hi = min(seqs), max(seqs)
-                if hi - lo + 1 == len(seqs):  # the usual case: a contiguous run
-                    cur.execute(
-                        f"UPDATE {self.sch}.outbox SET sent_at = now() WHERE court_code = %s"
-                        " AND court_seq BETWEEN %s AND %s AND sent_at IS NULL",
-                        (code, lo, hi),
-                    )
-                else:
-                    cur.execute(
-                        f"UPDATE {self.sch}.outbox SET sent_at = now() WHERE court_code = %s"
-                        " AND court_seq BETWEEN %s AND %s AND sent_at IS NULL"
-                        " AND court_seq = ANY(%s)",
-                        (code, lo, hi, seqs),
-                    )
+                batch.setdefault(code, []).append(int(seq))
             self._store_offsets(cur, offsets)
             self._fold(cur)
+            # A row is sent once its court's contiguous published prefix covers it (the
+            # `courts` row just updated by _fold): no per-row UPDATE, which cost the
+            # database as much as the relay's reads (issue #4). Only rows published past
+            # a gap (after a recovery) are marked one by one.
+            for code, seqs in batch.items():
+                beyond = [q for q in seqs if q > self.courts[code].published_seq]
+                if beyond:
+                    cur.execute(
+                        f"UPDATE {self.sch}.outbox SET sent_at = now() WHERE court_code = %s"
+                        " AND court_seq = ANY(%s) AND sent_at IS NULL",
+                        (code, beyond),
+                    )
             uow.commit()
         self.result.published += len(rows)
         self.issue_checkpoints(final=False)
@@ -385,9 +425,11 @@ def run(
     progress: Callable[[int], None] | None = None,
     on_wait: Callable[[], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    preloaded: Sequence[Row] = (),
 ) -> RelayResult:
     """Relay until the outbox is empty (`once`) or forever. Only one relay publishes at a
-    time (PostgreSQL advisory lock): a second one waits (`wait`) or raises RelayBusy."""
+    time (PostgreSQL advisory lock): a second one waits (`wait`) or raises RelayBusy.
+    `preloaded`: rows just committed by this process's submit (`Relay.usable`)."""
     conn = store.open_store(s, "hub-court-relay")
     key = lock_key(s)
     try:
@@ -405,7 +447,8 @@ def run(
         try:
             relay.recover()
             while True:
-                relay.publish(progress)
+                relay.publish(progress, preloaded)
+                preloaded = ()
                 # A drain that ends (--once, or a stop request) ends covered by a checkpoint.
                 stopping = once or bool(should_stop and should_stop())
                 relay.issue_checkpoints(final=stopping)
@@ -449,21 +492,27 @@ def unsent(s: Settings) -> int:
     conn = store.open_store(s, "hub-court-unsent")
     try:
         with db.unit_of_work(conn) as uow:
-            uow.cursor.execute(f"SELECT count(*) FROM {store.schema(s)}.outbox WHERE sent_at IS NULL")
+            sch = store.schema(s)
+            uow.cursor.execute(
+                f"SELECT count(*) FROM {sch}.outbox o JOIN {sch}.courts c"
+                f" ON c.court_code = o.court_code WHERE {store.UNSENT}")
             return int(uow.cursor.fetchone()[0])
     finally:
         conn.close()
 
 
 def drain_after_submit(
-    s: Settings, timeout: float = 60.0, progress: Callable[[int], None] | None = None
+    s: Settings, timeout: float = 60.0, progress: Callable[[int], None] | None = None,
+    preloaded: Sequence[Row] = (),
 ) -> RelayResult:
-    """`submit`'s own drain. If another relay holds the lock, it will publish our rows:
-    wait until the outbox is empty or the lock frees, up to `timeout`."""
+    """`submit`'s own drain (`preloaded`: the outbox rows it just committed, published
+    without reading them back when nothing else is pending). If another relay holds the
+    lock, it will publish our rows: wait until the outbox is empty or the lock frees, up
+    to `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return run(s, once=True, wait=False, progress=progress)
+            return run(s, once=True, wait=False, progress=progress, preloaded=preloaded)
         except RelayBusy:
             if unsent(s) == 0:
                 return RelayResult(note="published by the running relay")

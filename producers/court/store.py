@@ -86,7 +86,17 @@ MIGRATIONS = [
         "CREATE INDEX IF NOT EXISTS listings_subject_id ON {schema}.listings"
         " ((state->'subject'->>'id_number'))",
     ),
+    Migration(
+        3,
+        "sent = covered by the published prefix (UNSENT); the relay reads by primary key",
+        "DROP INDEX IF EXISTS {schema}.outbox_unsent",
+    ),
 ]
+
+# An outbox row `o` is unsent (given its court's row `c`) when it is neither marked nor
+# covered by the court's contiguous published prefix: the relay advances `published_seq`
+# instead of marking every row, and marks `sent_at` only for rows published past a gap.
+UNSENT = "o.sent_at IS NULL AND o.court_seq > c.published_seq"
 
 TABLES = ("courts", "listings", "decisions", "outbox", "relay_offsets", "checkpoints")
 
@@ -128,7 +138,8 @@ def row_counts(s: Settings) -> dict[str, int]:
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_text(value: Any) -> str:
+def copy_text(value: Any) -> str:
+    """One value in COPY text format."""
     if value is None:
         return r"\N"
     if isinstance(value, str):
@@ -141,40 +152,76 @@ def _copy_text(value: Any) -> str:
     return str(value)
 
 
-class _RowStream(io.TextIOBase):
-    """A file over COPY text lines, formatted as psycopg2 reads it: the rows are never all
-    in memory as one string, and the server parses while the client formats."""
+def copy_str(value: str) -> str:
+    """`copy_text` of a str."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_ESCAPES)
+    return value
 
-    def __init__(self, rows: Iterable[Sequence[Any]]) -> None:
-        self._rows = iter(rows)
-        self._buf = ""
+
+_BYTE_ESCAPES = ((b"\\", b"\\\\"), (b"\t", b"\\t"), (b"\n", b"\\n"), (b"\r", b"\\r"))
+
+
+def copy_bytes(value: bytes) -> bytes:
+    """`copy_text` of a str, for its UTF-8 bytes (the same text, encoded)."""
+    for raw, escaped in _BYTE_ESCAPES:
+        if raw in value:
+            value = value.replace(raw, escaped)
+    return value
+
+
+def copy_line(row: Sequence[Any]) -> str:
+    """One row in COPY text format, newline included (what `copy_rows` sends)."""
+    return "\t".join(map(copy_text, row)) + "\n"
+
+
+class _LineStream(io.IOBase):
+    """A file over COPY text lines (all str, or all UTF-8 bytes), read as psycopg2 reads
+    it: the rows are never all in memory as one string, and the server parses while the
+    client formats."""
+
+    def __init__(self, lines: Iterable[Any]) -> None:
+        self._lines = iter(lines)
+        self._buf: Any = None
 
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int | None = -1) -> str:
+    def read(self, size: int | None = -1) -> Any:
         want = size if size is not None and size >= 0 else 1 << 62
-        parts = [self._buf]
-        have = len(self._buf)
-        for row in self._rows:
-            line = "\t".join(map(_copy_text, row)) + "\n"
+        parts = []
+        have = 0
+        if self._buf is not None:
+            parts.append(self._buf)
+            have = len(self._buf)
+        for line in self._lines:
             parts.append(line)
             have += len(line)
             if have >= want:
                 break
-        out = "".join(parts)
-        self._buf = out[want:] if have > want else ""
+        if not parts:
+            return ""
+        out = parts[0][:0].join(parts)
+        self._buf = out[want:] if have > want else None
         return out[:want] if have > want else out
 
 
 COPY_READ = 1 << 20  # characters a read: fewer, larger COPY messages
 
 
+def copy_lines(
+    cur: Any, table: str, columns: Sequence[str], lines: Iterable[str] | Iterable[bytes]
+) -> None:
+    """COPY lines already in text format (each as `copy_line` makes it, or the same text
+    built faster by a caller that knows its columns' types; or that text in UTF-8)."""
+    cur.copy_expert(
+        f"COPY {table} ({', '.join(columns)}) FROM STDIN", _LineStream(lines), size=COPY_READ
+    )
+
+
 def copy_rows(cur: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """COPY rows in text format: the fastest bulk insert psycopg2 offers."""
-    cur.copy_expert(
-        f"COPY {table} ({', '.join(columns)}) FROM STDIN", _RowStream(rows), size=COPY_READ
-    )
+    copy_lines(cur, table, columns, map(copy_line, rows))
 
 
 # ------------------------------------------------------------------------------ reads
@@ -196,8 +243,9 @@ def listing_view(s: Settings, listing_id: str) -> dict[str, Any] | None:
                 return None
             cur.execute(
                 f"SELECT d.action, d.decision_no, d.decided_at, d.court_seq, d.event_id,"
-                f" o.sent_at IS NOT NULL FROM {sch}.decisions d JOIN {sch}.outbox o"
+                f" NOT ({UNSENT}) FROM {sch}.decisions d JOIN {sch}.outbox o"
                 " ON o.court_code = d.court_code AND o.court_seq = d.court_seq"
+                f" JOIN {sch}.courts c ON c.court_code = d.court_code"
                 " WHERE d.listing_id = %s ORDER BY d.court_seq",
                 (listing_id,),
             )

@@ -24,17 +24,23 @@ from hub.errors import InputError
 from hub.keys import court_signer, ensure_key
 from hub.ledger import GENESIS_HASH, SigningKey, chain_hash
 from producers.court import store
+from producers.court.avrobin import avro_long, micros
 from producers.court.prepare import (
     SEQ_PLACEHOLDER,
     Prepared,
     content_hash,  # noqa: F401 - part of this module's API
-    micros,
-    prepare_chunk,
+    inherit,
+    prepare_chunk,  # noqa: F401 - part of this module's API
+    prepare_lines,
+    prepare_range,
     sign_chunk,
-    splice,
+    splice,  # noqa: F401 - part of this module's API (inlined in _record)
 )
 
 Progress = Callable[[int], None]
+# An outbox row as the relay reads it: court_code, court_seq, listing_id, event_id, value,
+# signature, signer.
+Row = tuple[Any, ...]
 
 DECISION_COLUMNS = (
     "court_code", "decision_no", "listing_id", "action", "decided_at", "court_seq", "event_id",
@@ -80,6 +86,7 @@ class _Head:
 POOL_FROM = 4_000  # lines: below this, starting worker processes costs more than it saves
 CHUNK = 2_000  # lines a worker task
 SIGN_CHUNK = 5_000  # values a signing task
+SIGN_MIN = 500  # a remainder this small is signed in the main process
 
 
 def _pool(n_lines: int) -> Any:
@@ -95,19 +102,20 @@ def _pool(n_lines: int) -> Any:
 def _prepare_all(
     pool: Any, text: list[str], progress: Progress | None
 ) -> tuple[list[Prepared], list[DecisionError]]:
-    chunks = [
-        [(i, t) for i, t in enumerate(text[k : k + CHUNK], start=k + 1)]
-        for k in range(0, len(text), CHUNK)
-    ]
-    results = pool.imap(prepare_chunk, chunks) if pool else map(prepare_chunk, chunks)
+    bounds = [(k, min(k + CHUNK, len(text))) for k in range(0, len(text), CHUNK)]
+    if pool is None:
+        results = map(prepare_lines, [(lo + 1, text[lo:hi]) for lo, hi in bounds])
+    else:  # the workers inherited `text` (see `submit`)
+        results = pool.imap(prepare_range, [(id(text), lo, hi) for lo, hi in bounds])
     prepared: list[Prepared] = []
     errors: list[DecisionError] = []
-    for chunk, (items, errs) in zip(chunks, results, strict=True):
+    make = Prepared._make
+    for (lo, hi), (items, errs) in zip(bounds, results, strict=True):
         errors.extend(DecisionError(*e) for e in errs)
         if not errors:
-            prepared.extend(items)
+            prepared.extend(map(make, items))
         if progress:
-            progress(len(chunk))
+            progress(hi - lo)
     return prepared, errors
 
 
@@ -122,8 +130,12 @@ def submit(
     """Validate and record a whole file of decisions; then drain the outbox unless
     `relay=False`. Raises SubmitRejected (InputError, exit 2) listing every problem."""
     text = list(lines)
-    pool = _pool(len(text))
+    # Before the fork, and for as long as the workers live (a replaced worker forks again):
+    # they read the lines from their own copy instead of receiving them.
+    inherit(id(text), text)
+    pool = None
     try:
+        pool = _pool(len(text))
         prepared, errors = _prepare_all(pool, text, progress)
         if errors:
             raise SubmitRejected(errors)
@@ -139,17 +151,19 @@ def submit(
 
         conn = store.open_store(s, "hub-court-submit")
         try:
-            _record(s, conn, text, prepared, keys, result, pool)
+            published = _record(s, conn, text, prepared, keys, result, pool)
         finally:
             conn.close()
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
+        inherit(id(text), None)
     if relay:
         from producers.court.relay import drain_after_submit
 
-        r = drain_after_submit(s)
+        r = drain_after_submit(s, preloaded=published)
+        del published
         result.published, result.checkpoints, result.relay_note = (
             r.published, r.checkpoints, r.note,
         )
@@ -166,13 +180,15 @@ def _slow_event(
 
 def _check_fast_path(
     text: list[str], p: Prepared, seq: int, prev_hash: bytes, recorded_at: datetime,
-    value: bytes, state_json: str,
+    value: bytes, state_json: bytes,
 ) -> None:
-    """Once a submit: the spliced value and provisional state equal the plain ones."""
+    """Once a court a submit (its first new listing): the spliced value and provisional
+    state equal the plain ones. (The workers compare the whole `Prepared` of the first
+    fast-path line of every chunk with the plain path's: prepare.check_fast.)"""
     event = _slow_event(text, p, seq, prev_hash, recorded_at)
     if value != codec.encode_dict(event.AVRO_NAME, event.model_dump()):
         raise RuntimeError("spliced event value differs from the codec's encoding")
-    if state_json != apply(None, event).model_dump_json():
+    if state_json != apply(None, event).model_dump_json().encode():
         raise RuntimeError("provisional listing state differs from apply()")
 
 
@@ -184,7 +200,9 @@ def _record(
     keys: dict[str, SigningKey],
     result: SubmitResult,
     pool: Any,
-) -> None:
+) -> list[Row]:
+    """Record the file in one transaction; returns the outbox rows it committed (the
+    relay publishes them without reading them back, `relay.Relay.usable`)."""
     sch = store.schema(s)
     courts = result.courts
     with db.unit_of_work(conn) as uow:
@@ -222,87 +240,119 @@ def _record(
             " ORDER BY listing_id FOR UPDATE",
             (list({p.listing_id for p in prepared}),),
         )
-        # A state is a model, or the JSON of a listing new in this file (fast path).
-        states: dict[str, ListingState | str] = {
+        # A state is a model, or the JSON (UTF-8) of a listing new in this file (fast path).
+        states: dict[str, ListingState | bytes] = {
             lid: ListingState.model_validate(state) for lid, state in cur.fetchall()
         }
+        stored = set(states)  # listings that exist (and are locked); the others are new
 
         errors: list[DecisionError] = []
-        decision_rows: list[tuple[Any, ...]] = []
-        outbox_rows: dict[str, list[tuple[int, str, str, bytes]]] = {c: [] for c in courts}
+        # COPY text lines, built here with each column's known type (store.copy_line
+        # gives the same text for the same row; tests/unit/test_court_fastpath.py).
+        decision_lines: list[str] = []
+        outbox: dict[str, list[tuple[str, bytes]]] = {c: [] for c in courts}
+        keys_of: dict[str, list[tuple[int, str, str]]] = {c: [] for c in courts}  # seq, lid, eid
         changed: dict[str, str] = {}  # listing_id -> court_code
-        checked = False
+        checked: set[str] = set()  # courts whose first fast-path value was re-derived
+        signer = _Signer(s, heads, pool)
+        rec_text = str(recorded_at)  # store.copy_text of a datetime
+        rec_avro = avro_long(recorded_us)
+        copy_str = store.copy_str
+        decided_texts: dict[tuple[datetime, Any], str] = {}  # str() of a datetime: ~1 µs
         for p in prepared:
-            code = p.court_code
-            h = p.content_hash
-            prior = seen.get((code, p.decision_no))
+            line, code, no, lid, action, decided_at, h, eid, pre, mid, post, new_state = p
+            prior = seen.get((code, no))
             if prior is not None:
                 if prior[0] == h:
                     result.skipped += 1
                 else:
                     where = "already recorded" if prior[1] is None else f"used on line {prior[1]}"
                     errors.append(DecisionError(
-                        p.line, "decision_no", f"{where} with different content",
+                        line, "decision_no", f"{where} with different content",
                     ))
                 continue
-            seen[(code, p.decision_no)] = (h, p.line)
+            seen[(code, no)] = (h, line)
             head = heads[code]
             seq = head.seq + 1
-            lid = p.listing_id
             state = states.get(lid)
-            if state is None and p.new_state is not None:
+            if state is None and new_state is not None:
                 # A new listing: apply(None, event) depends on the event alone, computed by
-                # the worker but for the sequence number.
-                value = splice(p, seq, recorded_us, head.hash)
-                new = p.new_state.replace(SEQ_PLACEHOLDER, f'"last_court_seq":{seq},', 1)
-                if not checked:
-                    _check_fast_path(text, p, seq, head.hash, recorded_at, value, new)
-                    checked = True
+                # the worker but for the sequence number. `splice`, inlined.
+                prev = head.hash
+                value = b"".join((
+                    pre, avro_long(seq), mid, rec_avro, avro_long(len(prev)), prev, post,
+                ))
+                new = new_state.replace(SEQ_PLACEHOLDER, b'"last_court_seq":%d,' % seq, 1)
+                if code not in checked:
+                    _check_fast_path(text, p, seq, prev, recorded_at, value, new)
+                    checked.add(code)
                 states[lid] = new
             else:
                 event = _slow_event(text, p, seq, head.hash, recorded_at)
-                if isinstance(state, str):
+                if isinstance(state, bytes):
                     state = ListingState.model_validate_json(state)
                 try:
                     states[lid] = apply(state, event)
                 except TransitionError as e:
-                    errors.append(DecisionError(p.line, e.key or "action", str(e)))
+                    errors.append(DecisionError(line, e.key or "action", str(e)))
                     continue
                 value = codec.encode_dict(event.AVRO_NAME, event.model_dump())
             head.seq = seq
             head.hash = chain_hash(value)
             changed[lid] = code
-            decision_rows.append((
-                code, p.decision_no, lid, p.action, p.decided_at, seq, p.event_id, h,
-                recorded_at,
-            ))
-            outbox_rows[code].append((seq, p.event_id, lid, value))
+            if errors:
+                continue  # the file is refused: collect the errors only
+            decided_t = decided_texts.get((decided_at, decided_at.tzinfo))
+            if decided_t is None:
+                decided_t = decided_texts[(decided_at, decided_at.tzinfo)] = str(decided_at)
+            code_t, lid_t = copy_str(code), copy_str(lid)
+            decision_lines.append(
+                _decision_line(code_t, no, lid_t, action, decided_t, seq, eid, h, rec_text)
+            )
+            outbox[code].append((_outbox_prefix(code_t, seq, eid, lid_t), value))
+            keys_of[code].append((seq, lid, eid))
+            signer.add(code, value)
         if errors:
             raise SubmitRejected(errors)
-        result.accepted = len(decision_rows)
-        if not decision_rows:
-            return
-        signatures = _sign(s, heads, outbox_rows, pool)
-        store.copy_rows(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_rows)
-        cur.execute(
-            f"CREATE TEMP TABLE _court_listings (LIKE {sch}.listings) ON COMMIT DROP"
-        )
-        store.copy_rows(
-            cur, "_court_listings", ("listing_id", "court_code", "state", "updated_at"),
-            _listing_rows(states, changed, recorded_at),
-        )
-        cur.execute(
-            f"INSERT INTO {sch}.listings SELECT * FROM _court_listings"
-            " ON CONFLICT (listing_id) DO UPDATE"
-            " SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at"
-        )
-        for code, rows in outbox_rows.items():
-            signer = heads[code].key.signer
-            sigs = signatures[code]()
-            store.copy_rows(
+        result.accepted = len(decision_lines)
+        if not decision_lines:
+            return []
+        signer.flush()
+        store.copy_lines(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_lines)
+        # New listings go straight into the table; listings already stored (locked above)
+        # are updated through a temporary table.
+        columns = ("listing_id", "court_code", "state", "updated_at")
+        updated = {lid: code for lid, code in changed.items() if lid in stored}
+        if len(updated) < len(changed):
+            store.copy_lines(
+                cur, f"{sch}.listings", columns,
+                _listing_lines(states, changed, rec_text.encode(), skip=stored),
+            )
+        if updated:
+            cur.execute(
+                f"CREATE TEMP TABLE _court_listings (LIKE {sch}.listings) ON COMMIT DROP"
+            )
+            store.copy_lines(
+                cur, "_court_listings", columns,
+                _listing_lines(states, updated, rec_text.encode()),
+            )
+            cur.execute(
+                f"UPDATE {sch}.listings l SET state = t.state, updated_at = t.updated_at"
+                " FROM _court_listings t WHERE l.listing_id = t.listing_id"
+            )
+        published: list[Row] = []
+        for code, rows in outbox.items():
+            signer_name = heads[code].key.signer
+            signer_t = copy_str(signer_name)
+            sigs = signer.result(code)
+            store.copy_lines(
                 cur, f"{sch}.outbox", OUTBOX_COLUMNS,
-                ((code, seq, eid, lid, value, sig, signer)
-                 for (seq, eid, lid, value), sig in zip(rows, sigs, strict=True)),
+                (_outbox_line(prefix, value, sig, signer_t)
+                 for (prefix, value), sig in zip(rows, sigs, strict=True)),
+            )
+            published.extend(
+                (code, seq, lid, eid, value, sig, signer_name)
+                for (seq, lid, eid), (_, value), sig in zip(keys_of[code], rows, sigs, strict=True)
             )
         for code, head in heads.items():
             cur.execute(
@@ -313,34 +363,90 @@ def _record(
         # only), instead of at its next poll.
         cur.execute("SELECT pg_notify(%s, '')", (store.outbox_channel(s),))
         uow.commit()
+    return published
 
 
-def _listing_rows(
-    states: dict[str, ListingState | str], changed: dict[str, str], recorded_at: datetime
-) -> Iterable[tuple[Any, ...]]:
+# COPY text of the three tables' rows, each column formatted for its known type: the same
+# text as store.copy_line of the row (tests/unit/test_court_fastpath.py), built faster.
+# `*_t` arguments are already COPY text (store.copy_str).
+
+
+def _decision_line(
+    code_t: str, decision_no: str, lid_t: str, action: str, decided_t: str, seq: int,
+    event_id: str, hash_: bytes, recorded_t: str,
+) -> str:
+    """DECISION_COLUMNS: action and event_id never need escaping (fixed words, UUIDs);
+    `decided_t` is str() of the datetime, as store.copy_text writes it."""
+    return (
+        f"{code_t}\t{store.copy_str(decision_no)}\t{lid_t}\t{action}\t{decided_t}"
+        f"\t{seq}\t{event_id}\t\\\\x{hash_.hex()}\t{recorded_t}\n"
+    )
+
+
+def _outbox_prefix(code_t: str, seq: int, event_id: str, lid_t: str) -> str:
+    return f"{code_t}\t{seq}\t{event_id}\t{lid_t}\t\\\\x"
+
+
+def _outbox_line(prefix: str, value: bytes, sig: bytes, signer_t: str) -> str:
+    """OUTBOX_COLUMNS, from `_outbox_prefix` and what the signature adds."""
+    return f"{prefix}{value.hex()}\t\\\\x{sig.hex()}\t{signer_t}\n"
+
+
+def _listing_line(lid: str, code: str, state: bytes, recorded_t: bytes) -> bytes:
+    """In bytes: a state is UTF-8 JSON from the workers, sent as it is."""
+    copy_str = store.copy_str
+    return b"".join((
+        copy_str(lid).encode(), b"\t", copy_str(code).encode(), b"\t", store.copy_bytes(state),
+        b"\t", recorded_t, b"\n",
+    ))
+
+
+def _listing_lines(
+    states: dict[str, ListingState | bytes], changed: dict[str, str], recorded_t: bytes,
+    skip: set[str] | frozenset[str] = frozenset(),
+) -> Iterable[bytes]:
     # A listing's court is the court of each of its decisions (apply: RULE_IDENTITY).
     for lid, code in changed.items():
-        st = states[lid]
-        yield lid, code, st if isinstance(st, str) else st.model_dump_json(), recorded_at
-
-
-def _sign(
-    s: Settings, heads: dict[str, _Head], outbox_rows: dict[str, list[tuple[int, str, str, bytes]]],
-    pool: Any,
-) -> dict[str, Callable[[], list[bytes]]]:
-    """Sign every value; with workers, in the background while the main process copies
-    the decisions and listings (each court's signatures are collected when needed)."""
-    out: dict[str, Callable[[], list[bytes]]] = {}
-    for code, rows in outbox_rows.items():
-        values = [r[3] for r in rows]
-        if pool is None or len(values) < SIGN_CHUNK:
-            sign = heads[code].key.sign
-            sigs = [sign(v) for v in values]
-            out[code] = lambda sigs=sigs: sigs
+        if lid in skip:
             continue
-        pending = pool.map_async(
-            sign_chunk,
-            [(s, code, values[k : k + SIGN_CHUNK]) for k in range(0, len(values), SIGN_CHUNK)],
+        st = states[lid]
+        state = st if isinstance(st, bytes) else st.model_dump_json().encode()
+        yield _listing_line(lid, code, state, recorded_t)
+
+
+class _Signer:
+    """Signs each court's values in order. With workers, a chunk of SIGN_CHUNK values goes
+    to them as soon as it is full, so that signing overlaps the main loop and the COPY of
+    decisions and listings; without workers (small files), signing is inline."""
+
+    def __init__(self, s: Settings, heads: dict[str, _Head], pool: Any) -> None:
+        self._s = s
+        self._heads = heads
+        self._pool = pool
+        self._values: dict[str, list[bytes]] = {c: [] for c in heads}
+        self._parts: dict[str, list[Any]] = {c: [] for c in heads}
+
+    def add(self, code: str, value: bytes) -> None:
+        values = self._values[code]
+        values.append(value)
+        if self._pool is not None and len(values) >= SIGN_CHUNK:
+            self._send(code)
+
+    def _send(self, code: str) -> None:
+        values, self._values[code] = self._values[code], []
+        self._parts[code].append(
+            self._pool.apply_async(sign_chunk, ((self._s, code, values),))
         )
-        out[code] = lambda pending=pending: [sig for part in pending.get() for sig in part]
-    return out
+
+    def flush(self) -> None:
+        """Send the remainders to the workers (when there are workers and enough values)."""
+        for code, values in self._values.items():
+            if self._pool is not None and len(values) >= SIGN_MIN:
+                self._send(code)
+
+    def result(self, code: str) -> list[bytes]:
+        """Every signature of `code`'s values, in the order they were added."""
+        out = [sig for part in self._parts.pop(code) for sig in part.get()]
+        sign = self._heads[code].key.sign
+        out.extend(sign(v) for v in self._values.pop(code))
+        return out

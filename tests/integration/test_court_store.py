@@ -138,3 +138,37 @@ def test_crash_with_several_batches_in_flight_publishes_nothing_twice(hub_settin
     doc = json.loads(again.stdout)
     assert doc["recovered"] + doc["published"] == 450 and doc["recovered"] >= 100
     check_court_log(s, [json.loads(x) for x in lines])
+
+
+def test_submit_publishes_its_rows_from_memory_only_when_nothing_is_pending(
+    hub_settings, monkeypatch
+):
+    """A submit's drain hands the rows it committed to the relay (no read-back); rows an
+    earlier `--no-relay` submit left unsent must still go first, each row exactly once."""
+    s = hub_settings
+    read_back: list[int] = []
+    fetch = relay.Relay._fetch
+
+    def counting(self, after):  # type: ignore[no-untyped-def]
+        rows = fetch(self, after)
+        read_back.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(relay.Relay, "_fetch", counting)
+    first, second, third = many_lines(30, "P"), many_lines(20, "Q"), many_lines(10, "R")
+    service.submit(s, first, relay=False)
+    r = service.submit(s, second)  # the older rows are pending: read from the outbox
+    assert r.published == 50 and sum(read_back) == 50
+    read_back.clear()
+    r = service.submit(s, third)  # nothing pending: published from memory
+    assert r.published == 10 and sum(read_back) == 0
+    assert service.drain(s).published == 0
+    conn = store.open_store(s, "test")
+    try:
+        with db.unit_of_work(conn) as uow:
+            uow.cursor.execute(f"SELECT published_seq FROM {store.schema(s)}.courts")
+            assert [int(x) for (x,) in uow.cursor.fetchall()] == [60]
+    finally:
+        conn.close()
+    assert store.listing_view(s, "R9")["history"][0]["published"] is True
+    check_court_log(s, [json.loads(x) for x in first + second + third])
