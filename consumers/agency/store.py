@@ -77,10 +77,18 @@ def load_chain(
     args: list[Any] = [list(event_ids)]
     for code, seqs in per_court.items():
         parts.append(f"SELECT court_code, court_seq, event_id, hash, prev_hash FROM {schema}.chain"
-                     " WHERE court_code = %s AND court_seq = ANY(%s)")
+                     " WHERE court_code = %s AND court_seq = ANY(%s::bigint[])")
         args.extend((code, seqs))
+    # Index lookups whatever the statistics say: while a projection fills, its stats lag
+    # far behind and the planner's other choices (hash join, or a nested loop over a
+    # sequential scan) read the whole table for every batch.
+    cur.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off;"
+                " SET LOCAL enable_mergejoin = off")
     cur.execute(" UNION ALL ".join(parts), args)
-    for code, seq, eid, h, prev in cur.fetchall():
+    rows = cur.fetchall()
+    cur.execute("SET LOCAL enable_seqscan = on; SET LOCAL enable_hashjoin = on;"
+                " SET LOCAL enable_mergejoin = on")
+    for code, seq, eid, h, prev in rows:
         link = ChainLink(code, seq, eid, bytes(h), bytes(prev))
         links[(code, seq)] = link
         by_id[eid] = link
