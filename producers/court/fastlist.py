@@ -121,41 +121,41 @@ _TIMES: dict[str, _Time | None] = {}
 _DATES: dict[str, _Date | None] = {}
 
 
-def _time(text: str) -> _Time | None:
-    """(UTC datetime, its timestamp-micros in Avro, pydantic's JSON of it, CST date), or
-    None if the slow path must tell what is wrong."""
+def _cached(cache: dict[str, Any], text: str, make: Any) -> Any:
+    """`make(text)` memoised (a file repeats its dates), or None where it raises: the slow
+    path must tell what is wrong."""
     try:
-        return _TIMES[text]
+        return cache[text]
     except KeyError:
         pass
     try:
-        t: datetime = _parse_time(text)
+        out = make(text)
     except Exception:  # noqa: BLE001 - the slow path reports it
         out = None
-    else:
-        out = (t, avro_long(micros(t)), to_json(t).decode()[1:-1], local_date(t))
-    if len(_TIMES) > 8192:
-        _TIMES.clear()
-    _TIMES[text] = out
+    if len(cache) > 8192:
+        cache.clear()
+    cache[text] = out
     return out
+
+
+def _make_time(text: str) -> _Time:
+    t: datetime = _parse_time(text)
+    return (t, avro_long(micros(t)), to_json(t).decode()[1:-1], local_date(t))
+
+
+def _make_date(text: str) -> _Date:
+    d: date = _parse_date(text)
+    return (d, avro_long(d.toordinal() - _EPOCH_ORDINAL), d.isoformat())
+
+
+def _time(text: str) -> _Time | None:
+    """(UTC datetime, its timestamp-micros in Avro, pydantic's JSON of it, CST date)."""
+    return _cached(_TIMES, text, _make_time)  # type: ignore[no-any-return]
 
 
 def _date(text: str) -> _Date | None:
-    """(date, Avro `date`, ISO text), or None if the slow path must tell what is wrong."""
-    try:
-        return _DATES[text]
-    except KeyError:
-        pass
-    try:
-        d: date = _parse_date(text)
-    except Exception:  # noqa: BLE001 - the slow path reports it
-        out = None
-    else:
-        out = (d, avro_long(d.toordinal() - _EPOCH_ORDINAL), d.isoformat())
-    if len(_DATES) > 8192:
-        _DATES.clear()
-    _DATES[text] = out
-    return out
+    """(date, Avro `date`, ISO text)."""
+    return _cached(_DATES, text, _make_date)  # type: ignore[no-any-return]
 
 
 @lru_cache(maxsize=4096)
