@@ -53,12 +53,28 @@ logging_collector = off
 CONF
 }
 
+# Checkpoint spacing for bulk work (a 200k-decision submit, a unit replaying the log): at
+# the default max_wal_size (1GB) checkpoints came every ~25 s during benchmarks, and every
+# page first touched after one is written whole to the WAL again. Durability is unchanged
+# (fsync and synchronous_commit stay on). Kept in a file of its own so that clusters
+# initialised before this setting get it too; reloadable, no restart needed.
+tune() {
+  as_owner tee "$DATA/credit-hub.conf" >/dev/null <<CONF
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+CONF
+  grep -q "^include_if_exists = 'credit-hub.conf'" "$DATA/postgresql.conf" \
+    || echo "include_if_exists = 'credit-hub.conf'" | as_owner tee -a "$DATA/postgresql.conf" >/dev/null
+}
+
 start() {
   ensure_binaries
   init
+  tune
   mkdir -p "$SOCK"; [ "$(id -u)" = 0 ] && chown postgres: "$SOCK"; chmod 700 "$SOCK"
   if as_owner "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
     say "PostgreSQL already running"
+    as_owner "$PG_BIN/pg_ctl" -D "$DATA" reload >/dev/null 2>&1 || true
   else
     port_free "$PG_PORT" || die "port $PG_PORT (PostgreSQL) is already taken; free it or set HUB_LOCAL_PG_PORT"
     say "starting PostgreSQL on 127.0.0.1:$PG_PORT"

@@ -101,7 +101,7 @@ def submit(file: str, no_relay: bool, fmt: str) -> None:
 @format_option()
 def relay(once: bool, fmt: str) -> None:
     """Publish the outbox to the court topic (long-running unless --once)."""
-    from producers.court.relay import run
+    from producers.court.drain import run
 
     stop = {"flag": False}
 

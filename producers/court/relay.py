@@ -16,7 +16,6 @@ the `courts` row, updated in the same transaction as the rows it covers."""
 from __future__ import annotations
 
 import os
-import select
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -29,7 +28,6 @@ from kafka import TopicPartition
 
 from hub import codec, db, kafka
 from hub.config import Settings
-from hub.db import Connection
 from hub.domain.events import CourtCheckpoint
 from hub.errors import HubError, ServiceUnavailable
 from hub.keys import court_signer, ensure_key
@@ -80,7 +78,7 @@ def lock_key(s: Settings) -> int:
     return zlib.crc32(f"court-relay:{store.schema(s)}".encode())
 
 
-def _try_lock(conn: db.Connection, key: int) -> bool:
+def try_lock(conn: db.Connection, key: int) -> bool:
     with conn.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_lock(%s)", (key,))
         ok = bool(cur.fetchone()[0])
@@ -414,108 +412,3 @@ class Relay:
                 )
             uow.commit()
         self.result.checkpoints += len(rows)
-
-
-def run(
-    s: Settings,
-    *,
-    once: bool = True,
-    wait: bool = True,
-    poll_seconds: float = 0.5,
-    progress: Callable[[int], None] | None = None,
-    on_wait: Callable[[], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    preloaded: Sequence[Row] = (),
-) -> RelayResult:
-    """Relay until the outbox is empty (`once`) or forever. Only one relay publishes at a
-    time (PostgreSQL advisory lock): a second one waits (`wait`) or raises RelayBusy.
-    `preloaded`: rows just committed by this process's submit (`Relay.usable`)."""
-    conn = store.open_store(s, "hub-court-relay")
-    key = lock_key(s)
-    try:
-        if not _try_lock(conn, key):
-            if not wait:
-                raise RelayBusy("another court relay is running (advisory lock held)")
-            if on_wait:
-                on_wait()
-            while not _try_lock(conn, key):
-                if should_stop and should_stop():
-                    return RelayResult(note="stopped while waiting for the relay lock")
-                time.sleep(poll_seconds)
-        relay = Relay(s, conn)
-        listener = None if once else _listen(s)
-        try:
-            relay.recover()
-            while True:
-                relay.publish(progress, preloaded)
-                preloaded = ()
-                # A drain that ends (--once, or a stop request) ends covered by a checkpoint.
-                stopping = once or bool(should_stop and should_stop())
-                relay.issue_checkpoints(final=stopping)
-                if stopping:
-                    break
-                _wait_for_rows(listener, poll_seconds)
-            return relay.result
-        finally:
-            relay.close()
-            if listener is not None:
-                listener.close()
-    finally:
-        conn.close()  # ends the session: releases the advisory lock
-
-
-def _listen(s: Settings) -> Connection:
-    conn = db.connect(s.pg_dsn, "hub-court-relay-listen")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"LISTEN {store.outbox_channel(s)}")
-    return conn
-
-
-def _wait_for_rows(listener: Connection | None, timeout: float) -> None:
-    """Sleep until a submit commits (NOTIFY) or `timeout` passes, whichever comes first; the
-    timeout still bounds the wait if a notification is missed."""
-    if listener is None:
-        time.sleep(timeout)
-        return
-    if select.select([listener], [], [], timeout)[0]:
-        listener.poll()
-        listener.notifies.clear()
-
-
-def drain(s: Settings, progress: Callable[[int], None] | None = None) -> RelayResult:
-    """Publish everything in the outbox now, then a final checkpoint per court."""
-    return run(s, once=True, wait=True, progress=progress)
-
-
-def unsent(s: Settings) -> int:
-    conn = store.open_store(s, "hub-court-unsent")
-    try:
-        with db.unit_of_work(conn) as uow:
-            sch = store.schema(s)
-            uow.cursor.execute(
-                f"SELECT count(*) FROM {sch}.outbox o JOIN {sch}.courts c"
-                f" ON c.court_code = o.court_code WHERE {store.UNSENT}")
-            return int(uow.cursor.fetchone()[0])
-    finally:
-        conn.close()
-
-
-def drain_after_submit(
-    s: Settings, timeout: float = 60.0, progress: Callable[[int], None] | None = None,
-    preloaded: Sequence[Row] = (),
-) -> RelayResult:
-    """`submit`'s own drain (`preloaded`: the outbox rows it just committed, published
-    without reading them back when nothing else is pending). If another relay holds the
-    lock, it will publish our rows: wait until the outbox is empty or the lock frees, up
-    to `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return run(s, once=True, wait=False, progress=progress, preloaded=preloaded)
-        except RelayBusy:
-            if unsent(s) == 0:
-                return RelayResult(note="published by the running relay")
-            if time.monotonic() > deadline:
-                return RelayResult(note="left for the running relay")
-            time.sleep(0.2)

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from producers.court.relay import RelayBusy, RelayResult, drain, drain_after_submit, run
+from producers.court.drain import drain, drain_after_submit, run
+from producers.court.relay import RelayBusy, RelayResult
 from producers.court.submit import SubmitRejected, SubmitResult, submit
 
 __all__ = [

@@ -160,7 +160,7 @@ def submit(
             pool.join()
         inherit(id(text), None)
     if relay:
-        from producers.court.relay import drain_after_submit
+        from producers.court.drain import drain_after_submit
 
         r = drain_after_submit(s, preloaded=published)
         del published

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from hub import db
-from producers.court import relay, service, store
+from producers.court import drain, relay, service, store
 from tests.e2e.test_court_e2e import check_court_log, read_topic
 from tests.unit.builders import bad_check, line, list_data
 
@@ -67,7 +67,7 @@ def test_checkpoint_every_n_events_and_one_relay_at_a_time(hub_settings):
         with conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", (relay.lock_key(s),))
         with pytest.raises(relay.RelayBusy):
-            relay.run(s, once=True, wait=False)
+            drain.run(s, once=True, wait=False)
     finally:
         conn.close()
 
@@ -99,15 +99,15 @@ def test_long_running_relay_publishes_new_rows(hub_settings):
     stop = threading.Event()
     out: list[relay.RelayResult] = []
     t = threading.Thread(target=lambda: out.append(
-        relay.run(s, once=False, poll_seconds=0.1, should_stop=stop.is_set)))
+        drain.run(s, once=False, poll_seconds=0.1, should_stop=stop.is_set)))
     t.start()
     try:
         r = service.submit(s, many_lines(50), relay=True)  # the running relay publishes
         assert r.accepted == 50
         deadline = time.monotonic() + 30
-        while relay.unsent(s) and time.monotonic() < deadline:
+        while drain.unsent(s) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert relay.unsent(s) == 0
+        assert drain.unsent(s) == 0
     finally:
         stop.set()
         t.join(30)

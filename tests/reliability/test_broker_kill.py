@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 from hub import kafka
 from hub.config import Settings
 from hub.errors import HubError
-from producers.court.relay import unsent
+from producers.court.drain import unsent
 from tests.reliability.checks import UNITS, check_all, hub, wait_for
 from tests.reliability.conftest import cluster
 from tests.reliability.fleet import Court, Fleet

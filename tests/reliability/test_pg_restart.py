@@ -16,7 +16,7 @@ import pytest
 
 from hub import db
 from hub.config import Settings
-from producers.court.relay import unsent
+from producers.court.drain import unsent
 from tests.reliability.checks import UNITS, check_all, hub, wait_for
 from tests.reliability.fleet import Court, Fleet
 from tests.support import make_decisions

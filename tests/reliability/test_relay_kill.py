@@ -15,7 +15,7 @@ import time
 import pytest
 
 from hub.config import Settings
-from producers.court.relay import unsent
+from producers.court.drain import unsent
 from tests.reliability.checks import (
     UNITS,
     check_all,
