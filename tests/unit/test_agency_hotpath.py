@@ -21,3 +21,22 @@ def test_ack_id_is_uuid5(unit: str, event_id: str, trigger: AckTrigger, measure:
     parts = [unit, event_id, trigger.value] + ([measure] if measure else [])
     assert ack_id_for(unit, event_id, trigger, measure) == str(
         uuid.uuid5(ACK_NAMESPACE, "/".join(parts)))
+
+
+def test_chain_keys_skip_what_the_projection_cannot_hold() -> None:
+    """Neighbours above the court's recorded position are not looked up; every event id is."""
+    from types import SimpleNamespace
+
+    from consumers.agency.projection import chain_keys
+
+    def decoded(seq: int, court: str = "350402") -> SimpleNamespace:
+        meta = SimpleNamespace(court_code=court, court_seq=seq, event_id=f"e{court}-{seq}")
+        return SimpleNamespace(event=SimpleNamespace(meta=meta))
+
+    batch = [decoded(10), decoded(11), decoded(20), decoded(3, "350403"), SimpleNamespace(event=None)]
+    everything, ids = chain_keys(batch)  # type: ignore[arg-type]
+    assert ids == ["e350402-10", "e350402-11", "e350402-20", "e350403-3"]
+    assert ("350402", 21) in everything and ("350403", 2) in everything
+    wanted, same_ids = chain_keys(batch, {"350402": 11})  # type: ignore[arg-type]
+    assert same_ids == ids
+    assert wanted == [("350402", 9), ("350402", 10), ("350402", 11)]  # 350403: none recorded
