@@ -24,7 +24,8 @@ from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
 from consumers.agency import keep, schema, store
-from consumers.agency.projection import Folder, Inbound, Pending, chain_keys
+from consumers.agency.batch import Inbound, Pending, chain_keys
+from consumers.agency.projection import Folder
 from hub import db, kafka, outbox
 from hub.config import Settings, check_slug
 from hub.domain.catalogue import default_catalogue

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from consumers.agency.projection import ChainLink, Changes, Decoded
+from consumers.agency.batch import ChainLink, Changes, Decoded
 from hub import db, outbox
 from hub.domain.listing import ListingState, bound_persons
 

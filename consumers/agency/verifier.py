@@ -101,6 +101,7 @@ class Verifier:
                     [sys.executable, "-m", "consumers.agency.verifier"],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
                 self._proc = proc
+                assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - PIPE
                 self._conn = Connection(os.dup(proc.stdin.fileno()), readable=False)
                 self._answers = Connection(os.dup(proc.stdout.fileno()), writable=False)
                 proc.stdin.close()

@@ -15,7 +15,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from consumers.agency.projection import Folder, Inbound
+from consumers.agency.batch import Inbound
+from consumers.agency.projection import Folder
 from hub import codec
 from hub.config import Settings
 from hub.domain.catalogue import default_catalogue

@@ -27,7 +27,7 @@ def test_chain_keys_skip_what_the_projection_cannot_hold() -> None:
     """Neighbours above the court's recorded position are not looked up; every event id is."""
     from types import SimpleNamespace
 
-    from consumers.agency.projection import chain_keys
+    from consumers.agency.batch import chain_keys
 
     def decoded(seq: int, court: str = "350402") -> SimpleNamespace:
         meta = SimpleNamespace(court_code=court, court_seq=seq, event_id=f"e{court}-{seq}")
