@@ -81,7 +81,8 @@ def submit(file: str, no_relay: bool, fmt: str) -> None:
         raise
     if not no_relay:
         with _bar("publishing", result.accepted or None, big) as progress:
-            r = service.drain_after_submit(s, progress=progress)
+            r = service.drain_after_submit(s, progress=progress, preloaded=result.committed)
+        result.committed = []
         result.published, result.checkpoints, result.relay_note = (
             r.published, r.checkpoints, r.note,
         )

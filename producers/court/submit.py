@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from hub.domain.listing import ListingState, TransitionError, apply
 from hub.errors import InputError
 from hub.keys import court_signer, ensure_key
 from hub.ledger import GENESIS_HASH, SigningKey, chain_hash
-from producers.court import store
+from producers.court import copytext, store
 from producers.court.avrobin import avro_long, micros
 from producers.court.prepare import (
     SEQ_PLACEHOLDER,
@@ -71,9 +71,13 @@ class SubmitResult:
     courts: list[str] = field(default_factory=list)
     keys_created: list[str] = field(default_factory=list)
     relay_note: str | None = None
+    # The outbox rows this submit committed, for a drain that follows it (`relay=False`,
+    # then `drain_after_submit(s, preloaded=result.committed)`): published without being
+    # read back when nothing older is pending. Not part of the result's document.
+    committed: list[Row] = field(default_factory=list, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "committed"}
 
 
 @dataclass
@@ -152,6 +156,8 @@ def submit(
         conn = store.open_store(s, "hub-court-submit")
         try:
             published = _record(s, conn, text, prepared, keys, result, pool)
+            if not relay:
+                result.committed = published
         finally:
             conn.close()
     finally:
@@ -163,7 +169,6 @@ def submit(
         from producers.court.drain import drain_after_submit
 
         r = drain_after_submit(s, preloaded=published)
-        del published
         result.published, result.checkpoints, result.relay_note = (
             r.published, r.checkpoints, r.note,
         )
@@ -307,9 +312,9 @@ def _record(
                 decided_t = decided_texts[(decided_at, decided_at.tzinfo)] = str(decided_at)
             code_t, lid_t = copy_str(code), copy_str(lid)
             decision_lines.append(
-                _decision_line(code_t, no, lid_t, action, decided_t, seq, eid, h, rec_text)
+                copytext.decision_line(code_t, no, lid_t, action, decided_t, seq, eid, h, rec_text)
             )
-            outbox[code].append((_outbox_prefix(code_t, seq, eid, lid_t), value))
+            outbox[code].append((copytext.outbox_prefix(code_t, seq, eid, lid_t), value))
             keys_of[code].append((seq, lid, eid))
             signer.add(code, value)
         if errors:
@@ -326,7 +331,7 @@ def _record(
         if len(updated) < len(changed):
             store.copy_lines(
                 cur, f"{sch}.listings", columns,
-                _listing_lines(states, changed, rec_text.encode(), skip=stored),
+                copytext.listing_lines(states, changed, rec_text.encode(), skip=stored),
             )
         if updated:
             cur.execute(
@@ -334,7 +339,7 @@ def _record(
             )
             store.copy_lines(
                 cur, "_court_listings", columns,
-                _listing_lines(states, updated, rec_text.encode()),
+                copytext.listing_lines(states, updated, rec_text.encode()),
             )
             cur.execute(
                 f"UPDATE {sch}.listings l SET state = t.state, updated_at = t.updated_at"
@@ -347,7 +352,7 @@ def _record(
             sigs = signer.result(code)
             store.copy_lines(
                 cur, f"{sch}.outbox", OUTBOX_COLUMNS,
-                (_outbox_line(prefix, value, sig, signer_t)
+                (copytext.outbox_line(prefix, value, sig, signer_t)
                  for (prefix, value), sig in zip(rows, sigs, strict=True)),
             )
             published.extend(
@@ -364,54 +369,6 @@ def _record(
         cur.execute("SELECT pg_notify(%s, '')", (store.outbox_channel(s),))
         uow.commit()
     return published
-
-
-# COPY text of the three tables' rows, each column formatted for its known type: the same
-# text as store.copy_line of the row (tests/unit/test_court_fastpath.py), built faster.
-# `*_t` arguments are already COPY text (store.copy_str).
-
-
-def _decision_line(
-    code_t: str, decision_no: str, lid_t: str, action: str, decided_t: str, seq: int,
-    event_id: str, hash_: bytes, recorded_t: str,
-) -> str:
-    """DECISION_COLUMNS: action and event_id never need escaping (fixed words, UUIDs);
-    `decided_t` is str() of the datetime, as store.copy_text writes it."""
-    return (
-        f"{code_t}\t{store.copy_str(decision_no)}\t{lid_t}\t{action}\t{decided_t}"
-        f"\t{seq}\t{event_id}\t\\\\x{hash_.hex()}\t{recorded_t}\n"
-    )
-
-
-def _outbox_prefix(code_t: str, seq: int, event_id: str, lid_t: str) -> str:
-    return f"{code_t}\t{seq}\t{event_id}\t{lid_t}\t\\\\x"
-
-
-def _outbox_line(prefix: str, value: bytes, sig: bytes, signer_t: str) -> str:
-    """OUTBOX_COLUMNS, from `_outbox_prefix` and what the signature adds."""
-    return f"{prefix}{value.hex()}\t\\\\x{sig.hex()}\t{signer_t}\n"
-
-
-def _listing_line(lid: str, code: str, state: bytes, recorded_t: bytes) -> bytes:
-    """In bytes: a state is UTF-8 JSON from the workers, sent as it is."""
-    copy_str = store.copy_str
-    return b"".join((
-        copy_str(lid).encode(), b"\t", copy_str(code).encode(), b"\t", store.copy_bytes(state),
-        b"\t", recorded_t, b"\n",
-    ))
-
-
-def _listing_lines(
-    states: dict[str, ListingState | bytes], changed: dict[str, str], recorded_t: bytes,
-    skip: set[str] | frozenset[str] = frozenset(),
-) -> Iterable[bytes]:
-    # A listing's court is the court of each of its decisions (apply: RULE_IDENTITY).
-    for lid, code in changed.items():
-        if lid in skip:
-            continue
-        st = states[lid]
-        state = st if isinstance(st, bytes) else st.model_dump_json().encode()
-        yield _listing_line(lid, code, state, recorded_t)
 
 
 class _Signer:

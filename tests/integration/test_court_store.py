@@ -162,13 +162,20 @@ def test_submit_publishes_its_rows_from_memory_only_when_nothing_is_pending(
     read_back.clear()
     r = service.submit(s, third)  # nothing pending: published from memory
     assert r.published == 10 and sum(read_back) == 0
+    # As `hub court submit` runs it: record, then drain with the rows the submit kept.
+    fourth = many_lines(5, "S")
+    r = service.submit(s, fourth, relay=False)
+    assert [row[1] for row in r.committed] == [61, 62, 63, 64, 65]
+    assert "committed" not in r.as_dict()
+    assert service.drain_after_submit(s, preloaded=r.committed).published == 5
+    assert sum(read_back) == 0
     assert service.drain(s).published == 0
     conn = store.open_store(s, "test")
     try:
         with db.unit_of_work(conn) as uow:
             uow.cursor.execute(f"SELECT published_seq FROM {store.schema(s)}.courts")
-            assert [int(x) for (x,) in uow.cursor.fetchall()] == [60]
+            assert [int(x) for (x,) in uow.cursor.fetchall()] == [65]
     finally:
         conn.close()
     assert store.listing_view(s, "R9")["history"][0]["published"] is True
-    check_court_log(s, [json.loads(x) for x in first + second + third])
+    check_court_log(s, [json.loads(x) for x in first + second + third + fourth])

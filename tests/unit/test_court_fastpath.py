@@ -26,7 +26,7 @@ from hub.domain.deadlines import CST
 from hub.domain.events import Ground, Performance, Role, event_id_for
 from hub.domain.identity import IdentityError, check_uscc, make_resident_id, make_uscc
 from hub.domain.rules import add_years
-from producers.court import fastlist, store, submit
+from producers.court import copytext, fastlist, store
 from producers.court.prepare import Prepared, prepare_chunk, slow_prepare
 from tests.support import make_decisions
 
@@ -376,14 +376,14 @@ def test_copy_lines_are_store_copy_line(code: str, lid: str, no: str, seq: int,
     p = Prepared(1, code, no, lid, "list", decided, blob, "6f1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31",
                  b"", b"", b"", None)
     code_t, lid_t = store.copy_str(code), store.copy_str(lid)
-    assert submit._decision_line(
+    assert copytext.decision_line(
         code_t, no, lid_t, "list", str(decided), seq, p.event_id, blob, rec_t,
     ) == store.copy_line((
         code, no, lid, "list", decided, seq, p.event_id, blob, recorded))
-    prefix = submit._outbox_prefix(code_t, seq, p.event_id, lid_t)
-    assert submit._outbox_line(prefix, blob, blob[::-1], store.copy_str(no)) == store.copy_line((
+    prefix = copytext.outbox_prefix(code_t, seq, p.event_id, lid_t)
+    assert copytext.outbox_line(prefix, blob, blob[::-1], store.copy_str(no)) == store.copy_line((
         code, seq, p.event_id, lid, blob, blob[::-1], no))
-    assert submit._listing_line(lid, code, no.encode(), rec_t.encode()) == store.copy_line(
+    assert copytext.listing_line(lid, code, no.encode(), rec_t.encode()) == store.copy_line(
         (lid, code, no, recorded)).encode()
 
 
