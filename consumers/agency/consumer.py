@@ -151,10 +151,24 @@ class UnitConsumer:
             group_instance_id=f"{self.unit}-{self.s.topic_prefix or 'main'}",
             session_timeout_ms=10_000, heartbeat_interval_ms=3_000,
         )
+        self._await_partitions()
         self.consumer.subscribe([self.topic], listener=_Seeker(self))
         self.relayer = outbox.BackgroundRelay(
             self.s, self.schema, self.producer, f"hub-agency-{self.unit}-relay",
             self._relay_state).start()
+
+    def _await_partitions(self, timeout: float = 30.0) -> None:
+        """Subscribe only once this client's metadata knows the court topic's partitions.
+        A static member (group_instance_id) that joins while the topic is still unknown to
+        it is assigned nothing, and its restarts get that cached empty assignment back
+        without a rebalance: the unit would then poll forever and read nothing (seen in
+        the kill -9 reliability test when a consumer started as the topic was created)."""
+        deadline = time.monotonic() + timeout
+        while not self.consumer.partitions_for_topic(self.topic):
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable("Kafka", self.s.kafka_bootstrap,
+                                         f"no partition metadata for {self.topic}")
+            self.stop.wait(0.2)
 
     def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         with db.unit_of_work(self._db()) as uow:
