@@ -146,3 +146,13 @@ def drop_schema(conn: Connection, schema: str) -> None:
 
 def execute_values(cur: Any, sql: str, rows: Sequence[Sequence[Any]], page_size: int = 1000) -> None:
     psycopg2.extras.execute_values(cur, sql, rows, page_size=page_size)
+
+
+def copy_escape(value: str) -> str:
+    """A str in PostgreSQL's COPY text format (backslash, tab, newline, carriage return
+    escaped). Tested for the rare case first; str.replace, because str.translate is ~10x
+    slower on non-ASCII text, which most of this project's text is."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                .replace("\r", "\\r"))
+    return value

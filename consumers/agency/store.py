@@ -95,14 +95,6 @@ def load_chain(
     return links, by_id
 
 
-def _escape(v: str) -> str:
-    """COPY text format escapes (str.translate is ~10x slower on non-ASCII text)."""
-    if "\\" in v or "\t" in v or "\n" in v or "\r" in v:
-        return (v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-                .replace("\r", "\\r"))
-    return v
-
-
 def copy_text(cur: Any, table: str, columns: Sequence[str], text: str) -> None:
     """COPY rows already in COPY text format."""
     if text:
@@ -112,7 +104,7 @@ def copy_text(cur: Any, table: str, columns: Sequence[str], text: str) -> None:
 def _listing_text(rows: Iterable[tuple[ListingState, bool, bool]]) -> str:
     # One f-string per row, not a function call per cell: ~40 cells per event (issue #5).
     # Enum values and integers need no COPY escaping; free text does.
-    e = _escape
+    e = db.copy_escape
     return "".join(
         f"{e(st.listing_id)}\t{e(st.court_code)}\t{st.status.value}\t"
         f"{st.verification.value}\t{'t' if st.public else 'f'}\t"
@@ -153,7 +145,7 @@ def write(cur: Any, schema: str, ch: Changes, with_outbox: bool = True) -> None:
             (lid, p.role.value, p.id_number): p.name
             for lid, st in ch.persons_replaced.items() for p in bound_persons(st)
         }
-        e = _escape
+        e = db.copy_escape
         copy_text(cur, f"{schema}.persons", ("listing_id", "role", "id_number", "name"),
                   "".join(f"{e(lid)}\t{role}\t{e(number)}\t{e(name)}\n"
                           for (lid, role, number), name in rows.items()))
@@ -171,7 +163,7 @@ def write(cur: Any, schema: str, ch: Changes, with_outbox: bool = True) -> None:
         )
     spans = [sp for sp in ch.spans_opened if sp.valid_to is None or sp.valid_to > sp.valid_from]
     if spans:
-        e = _escape
+        e = db.copy_escape
         copy_text(
             cur, f"{schema}.measures",
             ("listing_id", "code", "role", "id_number", "mode", "suspended", "valid_from",
@@ -187,7 +179,7 @@ def write(cur: Any, schema: str, ch: Changes, with_outbox: bool = True) -> None:
     if ch.chain:
         copy_text(cur, f"{schema}.chain",
                   ("court_code", "court_seq", "event_id", "hash", "prev_hash"), "".join(
-                      f"{_escape(c.court_code)}\t{int(c.court_seq)}\t{_escape(c.event_id)}"
+                      f"{db.copy_escape(c.court_code)}\t{int(c.court_seq)}\t{db.copy_escape(c.event_id)}"
                       f"\t\\\\x{c.hash.hex()}\t\\\\x{c.prev_hash.hex()}\n"
                       for c in ch.chain))
     if ch.positions:
@@ -224,7 +216,7 @@ def _opt(v: date | datetime | None) -> str:
 def insert_history(cur: Any, schema: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """`projection.history_rows` tuples; role, action and trigger are enum values (no
     escaping needed), one f-string per row (the generic `copy_rows` is ~1 µs a cell)."""
-    e = _escape
+    e = db.copy_escape
     copy_text(cur, f"{schema}.measure_history",
               ("listing_id", "code", "role", "id_number", "action", "at", "trigger",
                "event_id", "court_seq", "until", "reason", "ack_id"), "".join(

@@ -135,28 +135,18 @@ def row_counts(s: Settings) -> dict[str, int]:
 # ------------------------------------------------------------------------------- COPY
 
 
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
 def copy_text(value: Any) -> str:
     """One value in COPY text format."""
     if value is None:
         return r"\N"
     if isinstance(value, str):
-        # str.translate walks a dict per character: test the rare case first.
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            return value.translate(_ESCAPES)
-        return value
+        return db.copy_escape(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return "\\\\x" + bytes(value).hex()
     return str(value)
 
 
-def copy_str(value: str) -> str:
-    """`copy_text` of a str."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_ESCAPES)
-    return value
+copy_str = db.copy_escape  # `copy_text` of a str
 
 
 _BYTE_ESCAPES = ((b"\\", b"\\\\"), (b"\t", b"\\t"), (b"\n", b"\\n"), (b"\r", b"\\r"))
