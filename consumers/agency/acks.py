@@ -9,7 +9,6 @@ and readers of `acks.<unit>.v1` deduplicate on it (see hub/outbox.py for the cra
 from __future__ import annotations
 
 import functools
-import hashlib
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
@@ -21,6 +20,7 @@ from hub.domain.events import (
     AckTrigger,
     MeasureAction,
     UnitAcknowledged,
+    uuid5_text,
 )
 from hub.domain.punishment import ActiveMeasure
 from hub.ledger import SigningKey
@@ -31,19 +31,9 @@ from hub.signed import sign
 ACK_NAMESPACE = uuid.UUID("3b0d9a8e-5f7c-5e21-9c4b-7a1e2d3f4b5c")
 
 
-_NS = ACK_NAMESPACE.bytes
-
-
 def ack_id_for(unit: str, event_id: str, trigger: AckTrigger, measure: str | None = None) -> str:
-    """str(uuid.uuid5(ACK_NAMESPACE, "unit/event_id/trigger[/measure]")), computed as
-    RFC 4122 section 4.3 does (SHA-1, version 5, variant 10xx) without building UUID
-    objects: one per acknowledgement on the consumer's hot path."""
     parts = [unit, event_id, trigger.value] + ([measure] if measure else [])
-    b = bytearray(hashlib.sha1(_NS + "/".join(parts).encode("utf-8")).digest()[:16])  # noqa: S324 - RFC 4122 UUID5 is SHA-1 by definition
-    b[6] = (b[6] & 0x0F) | 0x50
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return uuid5_text(ACK_NAMESPACE, "/".join(parts))
 
 
 Ack = dict[str, Any]  # a UnitAcknowledged as a plain Avro record (hot path: no pydantic)

@@ -62,7 +62,8 @@ def _unit(unit: Unit | str, catalogue: Catalogue) -> Unit:
     return catalogue.unit(unit) if isinstance(unit, str) else unit
 
 
-# (id(catalogue), unit slug, debtor kind, role) -> the unit's (code, mode) binding that role,
+# (id(catalogue), unit slug, debtor kind, role) -> the unit's (code, mode) binding that role
+# (measures.md, "applies to"; `catalogue.binds_role`),
 # in the unit's measure order. Catalogues are immutable and long-lived; the entry keeps its
 # catalogue alive so the id cannot be reused. A unit consumer asks this several times per
 # event (issue #5: the fold is the consumer's hot path).

@@ -36,7 +36,7 @@ from pydantic_core import to_json
 from hub import codec
 from hub.domain.deadlines import local_date
 from hub.domain.decisions import MAX_LISTING_ID, _parse_date, _parse_time
-from hub.domain.events import EVENT_ID_NAMESPACE, Ground, Performance, Role, SubjectKind
+from hub.domain.events import Ground, Performance, Role, SubjectKind, event_id_for
 from hub.domain.identity import IdentityError, check_resident_id, is_minor_on
 from hub.domain.rules import period_problem
 from producers.court.avrobin import EPOCH, avro_long, avro_string, micros
@@ -61,7 +61,6 @@ _TEXT_KEYS = (
     "basis_doc_no", "obligation", "conduct",
 )
 _PERSON = SubjectKind.person.value
-_NS = EVENT_ID_NAMESPACE.bytes
 _EPOCH_ORDINAL = EPOCH.date().toordinal()
 
 # Fast = the fields of `producers.court.prepare.Prepared` after `line`, in its order.
@@ -198,17 +197,6 @@ def _resident(value: Any) -> str | None:
         return None
 
 
-_VARIANT = {f"{i:x}": f"{0x8 | (i & 0x3):x}" for i in range(16)}
-
-
-def _event_id(court_code: str, decision_no: str) -> str:
-    """str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{court_code}/{decision_no}"))."""
-    x = hashlib.sha1(_NS + f"{court_code}/{decision_no}".encode(),
-                     usedforsecurity=False).hexdigest()
-    # Version 5 in the high nibble of byte 6; RFC 4122 variant (10xx) in byte 8's top bits.
-    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
-
-
 # ------------------------------------------------------------------------ the fast path
 
 
@@ -279,8 +267,9 @@ def prepare_list(text: str) -> Fast | None:
         return None
     if type(name) is not str or not name.strip() or type(raw_id) is not str:
         return None
-    # listing_problems (hub.domain.rules), each rule in turn: check character, minor,
-    # related persons for organisations only, their numbers, the period.
+    # listing_problems (hub.domain.rules), each rule in turn: check character (GB 11643 /
+    # GB 32100), no minors (court-decisions.md "Errors"), related persons for organisations
+    # only (court-decisions.md, `related`), their numbers, the period (Provisions art. 2).
     try:
         if kind == _PERSON:
             id_number = check_resident_id(raw_id)
@@ -325,7 +314,7 @@ def prepare_list(text: str) -> Fast | None:
     basis_doc_no: str = d["basis_doc_no"]
     obligation: str = d["obligation"]
     conduct: str = d["conduct"]
-    event_id = _event_id(court_code, decision_no)
+    event_id = event_id_for(court_code, decision_no)
     trig_json = None if triggered is None else triggered[2]
     period_json = None if period is None else period[2]
     filed_json = filed_on[2]
