@@ -12,18 +12,15 @@ cannot be started or dies, the check runs in this process: slower, never skipped
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import deque
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from typing import Any
 
 from nacl.bindings import crypto_sign, crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
 from hub.log import get_logger
+from hub.workers import child_pipes, spawn, stop
 
 log = get_logger("hub.agency")
 
@@ -54,11 +51,8 @@ def _work(kind: str, payload: Any) -> Any:
 
 def _serve() -> None:
     """The worker process (`python -m consumers.agency.verifier`): requests on stdin,
-    answers on stdout, framed by multiprocessing.connection. Not multiprocessing's spawn:
-    that re-runs the parent's `__main__` (e.g. the `hub` CLI) in the child."""
-    inbox = Connection(os.dup(0), writable=False)
-    outbox = Connection(os.dup(1), readable=False)
-    os.dup2(2, 1)  # a stray print must not corrupt the answers
+    answers on stdout (`hub.workers`)."""
+    inbox, outbox = child_pipes()
     while True:
         try:
             msg = inbox.recv()
@@ -97,15 +91,7 @@ class Verifier:
             return None
         if self._proc is None:
             try:
-                proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-                    [sys.executable, "-m", "consumers.agency.verifier"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
-                self._proc = proc
-                assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - PIPE
-                self._conn = Connection(os.dup(proc.stdin.fileno()), readable=False)
-                self._answers = Connection(os.dup(proc.stdout.fileno()), writable=False)
-                proc.stdin.close()
-                proc.stdout.close()
+                self._proc, self._conn, self._answers = spawn("consumers.agency.verifier")
             except Exception as e:  # noqa: BLE001 - fall back to checking here
                 self._give_up(e)
                 return None
@@ -167,21 +153,7 @@ class Verifier:
         self._conn = self._answers = self._proc = None
         self._waiting.clear()
         self._done.clear()
-        if conn is not None:
-            try:
-                conn.send(None)
-            except Exception:  # noqa: BLE001, S110 - the worker may already be gone
-                pass
-        for c in (conn, answers):
-            if c is not None:
-                c.close()
-        if proc is not None:
-            try:
-                proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=2)
-
+        stop(proc, conn, answers)
 
 if __name__ == "__main__":
     _serve()

@@ -1,9 +1,12 @@
-"""COPY text of the court store's rows as `hub court submit` writes them, each column
-formatted for its known type: the same text as `store.copy_line` of the row
-(tests/unit/test_court_fastpath.py), built faster."""
+"""COPY rows of the court store as `hub court submit` writes them, each column formatted
+for its known type: the same text as `store.copy_line` of the row (decisions, listings), or
+the same bytes as `store.binary_row` (the outbox, whose bytea values the server then takes
+as they are instead of parsing their hex; tests/unit/test_court_fastpath.py), built
+faster."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 
 from hub.domain.listing import ListingState
@@ -24,13 +27,22 @@ def decision_line(
     )
 
 
-def outbox_prefix(code_t: str, seq: int, event_id: str, lid_t: str) -> str:
-    return f"{code_t}\t{seq}\t{event_id}\t{lid_t}\t\\\\x"
+_INT4 = struct.Struct(">i").pack
+_FIELDS = struct.pack(">h", 7)  # an outbox row's field count
+_SEQ = struct.Struct(">iq").pack  # a bigint field: its length (8), then the value
 
 
-def outbox_line(prefix: str, value: bytes, sig: bytes, signer_t: str) -> str:
-    """OUTBOX_COLUMNS, from `_outbox_prefix` and what the signature adds."""
-    return f"{prefix}{value.hex()}\t\\\\x{sig.hex()}\t{signer_t}\n"
+def outbox_prefix(code_f: bytes, seq: int, event_id: str, lid_f: bytes) -> bytes:
+    """OUTBOX_COLUMNS in COPY binary format (`store.copy_binary`) up to the value;
+    `code_f`, `lid_f`: `store.binary_field` of the court code and the listing id."""
+    eid = event_id.encode()
+    return b"".join((_FIELDS, code_f, _SEQ(8, seq), _INT4(len(eid)), eid, lid_f))
+
+
+def outbox_line(prefix: bytes, value: bytes, sig: bytes, signer_f: bytes) -> bytes:
+    """The binary row, from `outbox_prefix` and what the signature adds (`signer_f`:
+    `store.binary_field` of the signer)."""
+    return b"".join((prefix, _INT4(len(value)), value, _INT4(len(sig)), sig, signer_f))
 
 
 def listing_line(lid: str, code: str, state: bytes, recorded_t: bytes) -> bytes:

@@ -34,10 +34,13 @@ from hub.keys import court_signer, ensure_key
 from hub.ledger import SIG_HEADER, SIGNER_HEADER, MerkleAccumulator, SigningKey, leaf_hash
 from hub.log import get_logger
 from producers.court import store
+from producers.court.senders import Item, SenderPool, offsets_of, partition_of, send_items
 
 log = get_logger("court.relay")
 
 BATCH = 20_000  # rows a batch; HUB_RELAY_BATCH overrides (tests: several batches)
+POOL_FROM = 4_000  # rows in a publish's first batch from which sender processes publish
+SENDERS_ENV = "HUB_RELAY_SENDERS"  # sender processes, overriding the choice (tests; 0: none)
 FAULT_ENV = "HUB_FAULT"
 FAULT_AFTER_PUBLISH = "relay-after-publish"
 
@@ -98,9 +101,13 @@ class Relay:
         self.courts: dict[str, _Court] = {}
         kafka.ensure_topics(s, kafka.topic_specs(s))
         self.producer = kafka.producer(s, client_id="hub-court-relay")
+        self._senders: SenderPool | None = None
         self.result = RelayResult()
 
     def close(self) -> None:
+        if self._senders is not None:
+            self._senders.close()
+            self._senders = None
         self.producer.close(timeout=10)
 
     # --------------------------------------------------------------------- state
@@ -247,17 +254,41 @@ class Relay:
             )
             return list(uow.cursor.fetchall())
 
-    def _send(self, rows: list[tuple[Any, ...]]) -> list[Any]:
-        send = self.producer.send
-        topic = self.topic
+    def _partitions(self) -> list[int]:
         try:
-            return [
-                send(topic, key=lid.encode("utf-8"), value=bytes(value),
-                     headers=[(SIG_HEADER, bytes(sig)), (SIGNER_HEADER, signer.encode("ascii"))])
-                for _, _, lid, _, value, sig, signer in rows
-            ]
+            return sorted(self.producer.partitions_for(self.topic))
         except kafka.UNAVAILABLE as e:
             raise kafka.unavailable(self.s, e) from e
+
+    def _send(self, rows: list[Row], pool: SenderPool | None) -> int | list[Any]:
+        """Hand a batch to the sender processes (their ticket) or to this relay's producer
+        (its futures); partitions chosen as the default partitioner would (`senders`)."""
+        parts = self._partitions()
+        items: list[Item] = []
+        for _, _, lid, _, value, sig, signer in rows:
+            key = lid.encode("utf-8")
+            items.append((partition_of(key, parts), key, bytes(value), bytes(sig),
+                          signer.encode("ascii")))
+        if pool is not None:
+            return pool.send(items)
+        try:
+            return send_items(self.producer, self.topic, items)
+        except kafka.UNAVAILABLE as e:
+            raise kafka.unavailable(self.s, e) from e
+
+    def _pool(self, first: int) -> SenderPool | None:
+        """Sender processes for a publish whose first batch has `first` rows: on a
+        multi-core machine, for large batches only (starting them costs ~0.3 s)."""
+        if self._senders is not None:
+            return self._senders
+        cores = os.cpu_count() or 1
+        forced = os.environ.get(SENDERS_ENV)
+        want = int(forced) if forced else (min(cores, len(self._partitions()))
+                                           if first >= POOL_FROM and cores >= 2 else 0)
+        if want < 1:
+            return None
+        self._senders = SenderPool(self.s, self.topic, want)
+        return self._senders
 
     def usable(self, rows: Sequence[Row]) -> list[Row]:
         """`rows` (outbox rows a submit just committed, still in its memory) if they are
@@ -297,13 +328,18 @@ class Relay:
 
         with ThreadPoolExecutor(1, thread_name_prefix="court-relay-db") as db_thread:
             fetching = next_batch(("", 0))
+            pool: SenderPool | None = None
             while True:
                 rows = fetching.result()
                 if not rows:
                     break
                 fetching = next_batch((rows[-1][0], int(rows[-1][1])))
-                futures = self._send(rows)
-                marks.append(db_thread.submit(self._mark, rows, futures))
+                if not total and not marks:
+                    # One path for the whole call (batches in flight overlap): a
+                    # partition is never written by two producers at once.
+                    pool = self._pool(len(rows))
+                sent = self._send(rows, pool)
+                marks.append(db_thread.submit(self._mark, rows, sent))
                 if len(marks) > 2:
                     done = marks.pop(0).result()
                     total += done
@@ -316,15 +352,16 @@ class Relay:
                     progress(done)
         return total
 
-    def _mark(self, rows: list[tuple[Any, ...]], futures: list[Any]) -> int:
-        offsets: dict[int, int] = {}
-        try:
-            for f in futures:
-                md = f.get(timeout=self.s.kafka_request_timeout_ms / 1000 * 4)  # raises on error
-                if md.offset + 1 > offsets.get(md.partition, -1):
-                    offsets[md.partition] = md.offset + 1
-        except kafka.UNAVAILABLE as e:
-            raise kafka.unavailable(self.s, e) from e
+    def _mark(self, rows: list[tuple[Any, ...]], sent: int | list[Any]) -> int:
+        timeout = self.s.kafka_request_timeout_ms / 1000 * 4
+        if isinstance(sent, int):
+            assert self._senders is not None  # noqa: S101 - a ticket comes from the pool
+            offsets = self._senders.offsets(sent, timeout)
+        else:
+            try:
+                offsets = offsets_of(sent, timeout)  # raises on error
+            except kafka.UNAVAILABLE as e:
+                raise kafka.unavailable(self.s, e) from e
         if os.environ.get(FAULT_ENV) == FAULT_AFTER_PUBLISH:
             # Fault injection (tests): die like kill -9 between publishing and marking sent.
             os._exit(137)

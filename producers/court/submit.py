@@ -255,14 +255,15 @@ def _record(
         # COPY text lines, built here with each column's known type (store.copy_line
         # gives the same text for the same row; tests/unit/test_court_fastpath.py).
         decision_lines: list[str] = []
-        outbox: dict[str, list[tuple[str, bytes]]] = {c: [] for c in courts}
+        outbox: dict[str, list[tuple[bytes, bytes]]] = {c: [] for c in courts}
         keys_of: dict[str, list[tuple[int, str, str]]] = {c: [] for c in courts}  # seq, lid, eid
         changed: dict[str, str] = {}  # listing_id -> court_code
         checked: set[str] = set()  # courts whose first fast-path value was re-derived
         signer = _Signer(s, heads, pool)
         rec_text = str(recorded_at)  # store.copy_text of a datetime
         rec_avro = avro_long(recorded_us)
-        copy_str = store.copy_str
+        copy_str, binary_field = store.copy_str, store.binary_field
+        code_fields = {c: binary_field(c) for c in courts}
         decided_texts: dict[tuple[datetime, Any], str] = {}  # str() of a datetime: ~1 µs
         for p in prepared:
             line, code, no, lid, action, decided_at, h, eid, pre, mid, post, new_state = p
@@ -314,7 +315,8 @@ def _record(
             decision_lines.append(
                 copytext.decision_line(code_t, no, lid_t, action, decided_t, seq, eid, h, rec_text)
             )
-            outbox[code].append((copytext.outbox_prefix(code_t, seq, eid, lid_t), value))
+            outbox[code].append((copytext.outbox_prefix(
+                code_fields[code], seq, eid, binary_field(lid)), value))
             keys_of[code].append((seq, lid, eid))
             signer.add(code, value)
         if errors:
@@ -348,11 +350,11 @@ def _record(
         published: list[Row] = []
         for code, rows in outbox.items():
             signer_name = heads[code].key.signer
-            signer_t = copy_str(signer_name)
+            signer_f = binary_field(signer_name)
             sigs = signer.result(code)
-            store.copy_lines(
+            store.copy_binary(
                 cur, f"{sch}.outbox", OUTBOX_COLUMNS,
-                (copytext.outbox_line(prefix, value, sig, signer_t)
+                (copytext.outbox_line(prefix, value, sig, signer_f)
                  for (prefix, value), sig in zip(rows, sigs, strict=True)),
             )
             published.extend(

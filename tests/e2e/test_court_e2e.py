@@ -172,20 +172,40 @@ def test_submit_publishes_signed_chained_events_and_a_checkpoint(hub_settings, t
     assert len(read_topic(s, s.court_topic)) == len(decisions)
 
 
-def test_relay_killed_between_publish_and_mark_publishes_nothing_twice(hub_settings, tmp_path):
+def orphan_senders() -> list[str]:
+    """Relay sender processes (producers.court.senders) whose relay is gone."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"producers.court.senders" in argv and len(argv) > 3:
+            parent = argv[argv.index(b"producers.court.senders") + 1].decode()
+            if parent.isdigit() and not Path(f"/proc/{parent}").exists():
+                out.append(f"{proc.name} (relay {parent})")
+    return out
+
+
+@pytest.mark.parametrize("senders", ["0", "2"], ids=["one-producer", "sender-processes"])
+def test_relay_killed_between_publish_and_mark_publishes_nothing_twice(hub_settings, tmp_path,
+                                                                       senders):
     s = hub_settings
     decisions = scenario()
     path = write(tmp_path, decisions)
     first = json.loads(hub(s, "court", "submit", str(path), "--no-relay", "--format", "json").stdout)
     assert first["accepted"] == len(decisions) and first["published"] == 0
 
-    crashed = hub(s, "court", "relay", "--once", extra_env={"HUB_FAULT": "relay-after-publish"},
-                  check=False)
+    relay_env = {"HUB_RELAY_SENDERS": senders}
+    crashed = hub(s, "court", "relay", "--once", check=False,
+                  extra_env=relay_env | {"HUB_FAULT": "relay-after-publish"})
     assert crashed.returncode == 137, crashed.stderr
+    assert not orphan_senders()  # the senders died with their relay
     assert len(read_topic(s, s.court_topic)) == len(decisions)  # published, never marked
     assert store.row_counts(s)["checkpoints"] == 0
 
-    again = json.loads(hub(s, "court", "relay", "--once", "--format", "json").stdout)
+    again = json.loads(hub(s, "court", "relay", "--once", "--format", "json",
+                           extra_env=relay_env).stdout)
     assert again["recovered"] == len(decisions) and again["published"] == 0
     check_court_log(s, decisions)
 

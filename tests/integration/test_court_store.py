@@ -115,9 +115,11 @@ def test_long_running_relay_publishes_new_rows(hub_settings):
     assert store.checkpoints(s)[-1]["tree_size"] == 50
 
 
-def test_crash_with_several_batches_in_flight_publishes_nothing_twice(hub_settings):
+@pytest.mark.parametrize("senders", ["0", "2"], ids=["one-producer", "sender-processes"])
+def test_crash_with_several_batches_in_flight_publishes_nothing_twice(hub_settings, senders):
     """Pipelined batches: the relay dies after the first batch is acknowledged while the
-    next may already be on the broker; the restart finds both and publishes the rest."""
+    next may already be on the broker; the restart finds both and publishes the rest.
+    With sender processes, partitions are shared between them."""
     import subprocess
     import sys
 
@@ -126,7 +128,7 @@ def test_crash_with_several_batches_in_flight_publishes_nothing_twice(hub_settin
     s = hub_settings
     lines = many_lines(450)
     service.submit(s, lines, relay=False)
-    env = hub_env(s) | {"HUB_RELAY_BATCH": "100"}
+    env = hub_env(s) | {"HUB_RELAY_BATCH": "100", "HUB_RELAY_SENDERS": senders}
     crashed = subprocess.run([sys.executable, "-m", "hub", "court", "relay", "--once"],
                              env=env | {"HUB_FAULT": "relay-after-publish"},
                              capture_output=True, text=True, timeout=120)

@@ -16,6 +16,7 @@ import pytest
 
 from hub.config import Settings
 from producers.court.drain import unsent
+from tests.e2e.test_court_e2e import orphan_senders
 from tests.reliability.checks import (
     UNITS,
     check_all,
@@ -50,7 +51,8 @@ def test_relay_killed_at_random_while_courts_submit(hub_settings: Settings,
     submitter = threading.Thread(target=court, daemon=True)
     submitter.start()
     kills = 0
-    relay_env = {"HUB_RELAY_BATCH": "20"}
+    # Sender processes (producers.court.senders) as for a large drain: killed with the relay.
+    relay_env = {"HUB_RELAY_BATCH": "20", "HUB_RELAY_SENDERS": "2"}
     while submitter.is_alive() or kills < 6:
         relay = spawn(s, "court", "relay", log_name="relay", **relay_env)
         time.sleep(rng.uniform(0.4, 2.5))  # start-up, recovery scan, mid-batch or idle
@@ -59,6 +61,7 @@ def test_relay_killed_at_random_while_courts_submit(hub_settings: Settings,
             break
     submitter.join(timeout=300)
     assert not failures, failures
+    assert not orphan_senders()  # every sender process died with its relay
 
     # One crash exactly between publishing and marking sent (design.md "Outbox").
     more = make_decisions(30, seed=802, courts=("350481",))

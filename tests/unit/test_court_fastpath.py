@@ -381,9 +381,10 @@ def test_copy_lines_are_store_copy_line(code: str, lid: str, no: str, seq: int,
         code_t, no, lid_t, "list", str(decided), seq, p.event_id, blob, rec_t,
     ) == store.copy_line((
         code, no, lid, "list", decided, seq, p.event_id, blob, recorded))
-    prefix = copytext.outbox_prefix(code_t, seq, p.event_id, lid_t)
-    assert copytext.outbox_line(prefix, blob, blob[::-1], store.copy_str(no)) == store.copy_line((
-        code, seq, p.event_id, lid, blob, blob[::-1], no))
+    prefix = copytext.outbox_prefix(
+        store.binary_field(code), seq, p.event_id, store.binary_field(lid))
+    assert copytext.outbox_line(prefix, blob, blob[::-1], store.binary_field(no)) == (
+        store.binary_row((code, seq, p.event_id, lid, blob, blob[::-1], no)))
     assert copytext.listing_line(lid, code, no.encode(), rec_t.encode()) == store.copy_line(
         (lid, code, no, recorded)).encode()
 
