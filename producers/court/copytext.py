@@ -45,23 +45,28 @@ def outbox_line(prefix: bytes, value: bytes, sig: bytes, signer_f: bytes) -> byt
     return b"".join((prefix, _INT4(len(value)), value, _INT4(len(sig)), sig, signer_f))
 
 
-def listing_line(lid: str, code: str, state: bytes, recorded_t: bytes) -> bytes:
+def listing_line(lid: str, code: str, state: bytes, recorded_t: bytes, subject_id: str) -> bytes:
     """In bytes: a state is UTF-8 JSON from the workers, sent as it is."""
     copy_str = store.copy_str
     return b"".join((
         copy_str(lid).encode(), b"\t", copy_str(code).encode(), b"\t", store.copy_bytes(state),
-        b"\t", recorded_t, b"\n",
+        b"\t", recorded_t, b"\t", copy_str(subject_id).encode(), b"\n",
     ))
 
 
 def listing_lines(
-    states: dict[str, ListingState | bytes], changed: dict[str, str], recorded_t: bytes,
-    skip: set[str] | frozenset[str] = frozenset(),
+    states: dict[str, ListingState | bytes], subjects: dict[str, str], changed: dict[str, str],
+    recorded_t: bytes, skip: set[str] | frozenset[str] = frozenset(),
 ) -> Iterable[bytes]:
+    """The listings columns (listing_id, court_code, state, updated_at, subject_id) of the
+    `changed` listings; `subjects`: the subject ID number of each state still in JSON."""
     # A listing's court is the court of each of its decisions (apply: RULE_IDENTITY).
     for lid, code in changed.items():
         if lid in skip:
             continue
         st = states[lid]
-        state = st if isinstance(st, bytes) else st.model_dump_json().encode()
-        yield listing_line(lid, code, state, recorded_t)
+        if isinstance(st, bytes):
+            yield listing_line(lid, code, st, recorded_t, subjects[lid])
+        else:
+            yield listing_line(lid, code, st.model_dump_json().encode(), recorded_t,
+                               st.subject.id_number)

@@ -64,7 +64,7 @@ _PERSON = SubjectKind.person.value
 _EPOCH_ORDINAL = EPOCH.date().toordinal()
 
 # Fast = the fields of `producers.court.prepare.Prepared` after `line`, in its order.
-Fast = tuple[str, str, str, str, datetime, bytes, str, bytes, bytes, bytes, bytes]
+Fast = tuple[str, str, str, str, datetime, bytes, str, bytes, bytes, bytes, bytes, str]
 
 
 # ------------------------------------------------------------------------ Avro tables
@@ -362,5 +362,5 @@ def prepare_list(text: str) -> Fast | None:
     parts.append(b"\x00")
     return (
         court_code, decision_no, listing_id, "list", decided_at, content_hash, event_id,
-        pre, mid, b"".join(parts), new_state,
+        pre, mid, b"".join(parts), new_state, id_number,
     )

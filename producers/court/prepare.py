@@ -59,6 +59,7 @@ class Prepared(NamedTuple):
     mid: bytes  # Avro of meta.decision_no, decided_at, triggered_at
     post: bytes  # Avro of the event's fields after meta
     new_state: bytes | None  # JSON (UTF-8) of apply(None, event) for `list`, seq placeholder
+    subject_id: str | None = None  # the new listing's subject.id_number (with new_state)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -101,6 +102,7 @@ def _prepare(d: ListDecision, line: int) -> Prepared:
     return Prepared(
         line, d.court_code, d.decision_no, d.listing_id, d.action, d.decided_at,
         content_hash(d), meta.event_id, full[:h] + pre, mid, full[h + len(expected):], new_state,
+        None if new_state is None else d.subject.id_number,
     )
 
 

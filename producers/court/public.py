@@ -52,7 +52,7 @@ def query(s: Settings, id_number: str | None = None, name: str | None = None,
             if id_number:
                 uow.cursor.execute(
                     f"SELECT state FROM {sch}.listings"
-                    " WHERE state->'subject'->>'id_number' = %s ORDER BY listing_id",
+                    " WHERE subject_id = %s ORDER BY listing_id",
                     (id_number.strip().upper(),),
                 )
             else:

@@ -258,6 +258,7 @@ def _record(
         outbox: dict[str, list[tuple[bytes, bytes]]] = {c: [] for c in courts}
         keys_of: dict[str, list[tuple[int, str, str]]] = {c: [] for c in courts}  # seq, lid, eid
         changed: dict[str, str] = {}  # listing_id -> court_code
+        subjects: dict[str, str] = {}  # subject id of the listings whose state is JSON here
         checked: set[str] = set()  # courts whose first fast-path value was re-derived
         signer = _Signer(s, heads, pool)
         rec_text = str(recorded_at)  # store.copy_text of a datetime
@@ -266,7 +267,7 @@ def _record(
         code_fields = {c: binary_field(c) for c in courts}
         decided_texts: dict[tuple[datetime, Any], str] = {}  # str() of a datetime: ~1 µs
         for p in prepared:
-            line, code, no, lid, action, decided_at, h, eid, pre, mid, post, new_state = p
+            line, code, no, lid, action, decided_at, h, eid, pre, mid, post, new_state, sid = p
             prior = seen.get((code, no))
             if prior is not None:
                 if prior[0] == h:
@@ -293,6 +294,7 @@ def _record(
                     _check_fast_path(text, p, seq, prev, recorded_at, value, new)
                     checked.add(code)
                 states[lid] = new
+                subjects[lid] = sid
             else:
                 event = _slow_event(text, p, seq, head.hash, recorded_at)
                 if isinstance(state, bytes):
@@ -328,12 +330,12 @@ def _record(
         store.copy_lines(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_lines)
         # New listings go straight into the table; listings already stored (locked above)
         # are updated through a temporary table.
-        columns = ("listing_id", "court_code", "state", "updated_at")
+        columns = ("listing_id", "court_code", "state", "updated_at", "subject_id")
         updated = {lid: code for lid, code in changed.items() if lid in stored}
         if len(updated) < len(changed):
             store.copy_lines(
                 cur, f"{sch}.listings", columns,
-                copytext.listing_lines(states, changed, rec_text.encode(), skip=stored),
+                copytext.listing_lines(states, subjects, changed, rec_text.encode(), skip=stored),
             )
         if updated:
             cur.execute(
@@ -341,10 +343,11 @@ def _record(
             )
             store.copy_lines(
                 cur, "_court_listings", columns,
-                copytext.listing_lines(states, updated, rec_text.encode()),
+                copytext.listing_lines(states, subjects, updated, rec_text.encode()),
             )
             cur.execute(
-                f"UPDATE {sch}.listings l SET state = t.state, updated_at = t.updated_at"
+                f"UPDATE {sch}.listings l SET state = t.state, updated_at = t.updated_at,"
+                " subject_id = t.subject_id"
                 " FROM _court_listings t WHERE l.listing_id = t.listing_id"
             )
         published: list[Row] = []

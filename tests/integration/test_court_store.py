@@ -181,3 +181,56 @@ def test_submit_publishes_its_rows_from_memory_only_when_nothing_is_pending(
         conn.close()
     assert store.listing_view(s, "R9")["history"][0]["published"] is True
     check_court_log(s, [json.loads(x) for x in first + second + third + fourth])
+
+
+def test_public_query_follows_a_corrected_subject_id(hub_settings):
+    """The subject's ID number has its own column (migration 4): a `correct` that changes
+    it moves the listing from the old number to the new one, in the same submit or later."""
+    from producers.court import public
+    from tests.unit.builders import correct_data, person_id, when
+
+    s = hub_settings
+    old, new, later = person_id(41), person_id(42), person_id(43)
+    subject = {"kind": "person", "name": "林某", "id_number": old}
+    first = [list_data("P1", kind="person", subject=subject),
+             correct_data("P1", {"subject.id_number": new}, decided_at=when(10))]
+    service.submit(s, [line(d) for d in first])
+    assert [r["listing_id"] for r in public.query(s, id_number=new)] == ["P1"]
+    assert public.query(s, id_number=old) == []
+    service.submit(s, [line(correct_data("P1", {"subject.id_number": later},
+                                         decision_no="P1-c2", decided_at=when(20)))])
+    assert [r["listing_id"] for r in public.query(s, id_number=later)] == ["P1"]
+    assert public.query(s, id_number=new) == []
+
+
+def test_migration_4_keeps_a_stores_listings_and_their_lookup(hub_settings):
+    """A store written before migration 4 (jsonb states, expression index) is migrated in
+    place: same states, subject ID numbers filled in, the public query still finds them."""
+    from producers.court import public
+    from tests.unit.builders import person_id
+
+    s = hub_settings
+    sch = store.schema(s)
+    who = person_id(44)
+    service.submit(s, [line(list_data("M1", kind="person", subject={
+        "kind": "person", "name": "林某", "id_number": who}))], relay=False)
+    conn = db.connect(s.pg_dsn)
+    try:
+        with db.unit_of_work(conn) as uow:
+            uow.cursor.execute(f"SELECT state::text FROM {sch}.listings")
+            (state,) = uow.cursor.fetchone()
+        db.drop_schema(conn, sch)
+        db.migrate(conn, sch, [m for m in store.MIGRATIONS if m.version < 4])
+        with db.unit_of_work(conn) as uow:
+            uow.cursor.execute(
+                f"INSERT INTO {sch}.listings (listing_id, court_code, state, updated_at)"
+                " VALUES ('M1', '350402', %s::jsonb, now())", (state,))
+            uow.commit()
+        store.open_store(s, "test-migrate").close()  # applies migration 4
+        with db.unit_of_work(conn) as uow:
+            uow.cursor.execute(f"SELECT subject_id, pg_typeof(state)::text, state::jsonb"
+                               f" = %s::jsonb FROM {sch}.listings", (state,))
+            assert uow.cursor.fetchall() == [(who, "json", True)]
+    finally:
+        conn.close()
+    assert [r["listing_id"] for r in public.query(s, id_number=who)] == ["M1"]

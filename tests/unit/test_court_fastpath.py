@@ -354,7 +354,10 @@ def test_a_fast_path_that_diverges_is_caught(monkeypatch: pytest.MonkeyPatch) ->
 
     def wrong(text: str) -> Any:
         fast = real(text)
-        return None if fast is None else (*fast[:-1], fast[-1].replace(b'"public":true', b'"public":false'))
+        if fast is None:
+            return None
+        state = fast[-2].replace(b'"public":true', b'"public":false')
+        return (*fast[:-2], state, fast[-1])
 
     monkeypatch.setattr("producers.court.prepare.prepare_list", wrong)
     with pytest.raises(RuntimeError, match="disagrees"):
@@ -385,8 +388,8 @@ def test_copy_lines_are_store_copy_line(code: str, lid: str, no: str, seq: int,
         store.binary_field(code), seq, p.event_id, store.binary_field(lid))
     assert copytext.outbox_line(prefix, blob, blob[::-1], store.binary_field(no)) == (
         store.binary_row((code, seq, p.event_id, lid, blob, blob[::-1], no)))
-    assert copytext.listing_line(lid, code, no.encode(), rec_t.encode()) == store.copy_line(
-        (lid, code, no, recorded)).encode()
+    assert copytext.listing_line(lid, code, no.encode(), rec_t.encode(), lid) == store.copy_line(
+        (lid, code, no, recorded, lid)).encode()
 
 
 # ------------------------------------------------------------ the fast path's helpers
