@@ -34,13 +34,18 @@ from hub.keys import court_signer, ensure_key
 from hub.ledger import SIG_HEADER, SIGNER_HEADER, MerkleAccumulator, SigningKey, leaf_hash
 from hub.log import get_logger
 from producers.court import store
-from producers.court.senders import Item, SenderPool, offsets_of, partition_of, send_items
+from producers.court.senders import (
+    Item,
+    SenderPool,
+    offsets_of,
+    partition_of,
+    send_items,
+    start_senders,
+)
 
 log = get_logger("court.relay")
 
 BATCH = 20_000  # rows a batch; HUB_RELAY_BATCH overrides (tests: several batches)
-POOL_FROM = 4_000  # rows in a publish's first batch from which sender processes publish
-SENDERS_ENV = "HUB_RELAY_SENDERS"  # sender processes, overriding the choice (tests; 0: none)
 FAULT_ENV = "HUB_FAULT"
 FAULT_AFTER_PUBLISH = "relay-after-publish"
 
@@ -92,7 +97,8 @@ def try_lock(conn: db.Connection, key: int) -> bool:
 class Relay:
     """One relay session: holds the advisory lock and one producer."""
 
-    def __init__(self, s: Settings, conn: db.Connection) -> None:
+    def __init__(self, s: Settings, conn: db.Connection,
+                 senders: SenderPool | None = None) -> None:
         self.s = s
         self.conn = conn
         self.sch = store.schema(s)
@@ -101,7 +107,7 @@ class Relay:
         self.courts: dict[str, _Court] = {}
         kafka.ensure_topics(s, kafka.topic_specs(s))
         self.producer = kafka.producer(s, client_id="hub-court-relay")
-        self._senders: SenderPool | None = None
+        self._senders = senders  # started early by a submit (`start_senders`), or lazily
         self.result = RelayResult()
 
     def close(self) -> None:
@@ -277,17 +283,9 @@ class Relay:
             raise kafka.unavailable(self.s, e) from e
 
     def _pool(self, first: int) -> SenderPool | None:
-        """Sender processes for a publish whose first batch has `first` rows: on a
-        multi-core machine, for large batches only (starting them costs ~0.3 s)."""
-        if self._senders is not None:
-            return self._senders
-        cores = os.cpu_count() or 1
-        forced = os.environ.get(SENDERS_ENV)
-        want = int(forced) if forced else (min(cores, len(self._partitions()))
-                                           if first >= POOL_FROM and cores >= 2 else 0)
-        if want < 1:
-            return None
-        self._senders = SenderPool(self.s, self.topic, want)
+        """Sender processes for a publish whose first batch has `first` rows."""
+        if self._senders is None:
+            self._senders = start_senders(self.s, first, len(self._partitions()))
         return self._senders
 
     def usable(self, rows: Sequence[Row]) -> list[Row]:

@@ -29,6 +29,8 @@ from hub.ledger import SIG_HEADER, SIGNER_HEADER
 from hub.workers import child_pipes, spawn, stop
 
 MODULE = "producers.court.senders"
+POOL_FROM = 4_000  # rows to publish from which sender processes are worth starting (~0.35 s)
+SENDERS_ENV = "HUB_RELAY_SENDERS"  # sender processes, overriding the choice (tests; 0: none)
 # One record to send: partition, key, value, signature, signer (ASCII bytes).
 Item = tuple[int, bytes, bytes, bytes, bytes]
 
@@ -151,6 +153,18 @@ class SenderPool:
         senders, self._senders = self._senders, []
         for sender in senders:
             stop(sender.proc, sender.requests, sender.answers)
+
+
+def start_senders(s: Settings, rows: int, partitions: int | None = None) -> SenderPool | None:
+    """Sender processes for publishing `rows` rows: one per core (at most one per
+    partition), on a multi-core machine and for large batches only; HUB_RELAY_SENDERS
+    overrides. They start in the background: a submit starts them before recording, so
+    that they are connected by the time its drain needs them."""
+    cores = os.cpu_count() or 1
+    forced = os.environ.get(SENDERS_ENV)
+    want = int(forced) if forced else (min(cores, partitions or s.topic_partitions)
+                                       if rows >= POOL_FROM and cores >= 2 else 0)
+    return SenderPool(s, s.court_topic, want) if want >= 1 else None
 
 
 def _serve() -> None:

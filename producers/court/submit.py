@@ -36,6 +36,7 @@ from producers.court.prepare import (
     sign_chunk,
     splice,  # noqa: F401 - part of this module's API (inlined in _record)
 )
+from producers.court.senders import start_senders as _start_senders
 
 Progress = Callable[[int], None]
 # An outbox row as the relay reads it: court_code, court_seq, listing_id, event_id, value,
@@ -75,9 +76,12 @@ class SubmitResult:
     # then `drain_after_submit(s, preloaded=result.committed)`): published without being
     # read back when nothing older is pending. Not part of the result's document.
     committed: list[Row] = field(default_factory=list, repr=False, compare=False)
+    # Sender processes started for that drain (`start_senders=True`), or None.
+    senders: Any = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "committed"}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("committed", "senders")}
 
 
 @dataclass
@@ -130,9 +134,13 @@ def submit(
     relay: bool = True,
     progress: Progress | None = None,
     on_key_created: Callable[[str], None] | None = None,
+    start_senders: bool | None = None,
 ) -> SubmitResult:
     """Validate and record a whole file of decisions; then drain the outbox unless
-    `relay=False`. Raises SubmitRejected (InputError, exit 2) listing every problem."""
+    `relay=False`. Raises SubmitRejected (InputError, exit 2) listing every problem.
+    `start_senders` (default: `relay`): start the relay's sender processes while recording
+    (`result.senders`, for `drain_after_submit(senders=...)`, which closes them)."""
+    senders = None
     text = list(lines)
     # Before the fork, and for as long as the workers live (a replaced worker forks again):
     # they read the lines from their own copy instead of receiving them.
@@ -153,13 +161,19 @@ def submit(
                 if on_key_created:
                     on_key_created(code)
 
+        if relay if start_senders is None else start_senders:
+            senders = _start_senders(s, len(prepared))
         conn = store.open_store(s, "hub-court-submit")
         try:
             published = _record(s, conn, text, prepared, keys, result, pool)
             if not relay:
-                result.committed = published
+                result.committed, result.senders, senders = published, senders, None
         finally:
             conn.close()
+    except BaseException:
+        if senders is not None:
+            senders.close()
+        raise
     finally:
         if pool is not None:
             pool.terminate()
@@ -168,7 +182,7 @@ def submit(
     if relay:
         from producers.court.drain import drain_after_submit
 
-        r = drain_after_submit(s, preloaded=published)
+        r = drain_after_submit(s, preloaded=published, senders=senders)
         result.published, result.checkpoints, result.relay_note = (
             r.published, r.checkpoints, r.note,
         )

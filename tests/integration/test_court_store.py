@@ -234,3 +234,40 @@ def test_migration_4_keeps_a_stores_listings_and_their_lookup(hub_settings):
     finally:
         conn.close()
     assert [r["listing_id"] for r in public.query(s, id_number=who)] == ["M1"]
+
+
+def test_submit_started_senders_publish_and_end(hub_settings, monkeypatch):
+    """The sender processes a submit starts before recording publish its rows, and are gone
+    when it returns; so are those of a rejected file (nothing started is left behind)."""
+    import os
+
+    from producers.court.submit import SubmitRejected
+
+    def my_senders() -> list[str]:
+        me = str(os.getpid()).encode()
+        out = []
+        for proc in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{proc}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"producers.court.senders" in argv and me in argv:
+                out.append(proc)
+        return out
+
+    s = hub_settings
+    monkeypatch.setenv("HUB_RELAY_SENDERS", "2")
+    lines = many_lines(300, prefix="S")
+    result = service.submit(s, lines)
+    assert result.accepted == result.published == 300
+    assert not my_senders()
+    check_court_log(s, [json.loads(x) for x in lines])
+
+    from tests.unit.builders import shield_data
+
+    # refused while recording (state rules), after the senders were started
+    bad = many_lines(5, prefix="X") + [line(shield_data("NOT-LISTED"))]
+    with pytest.raises(SubmitRejected):
+        service.submit(s, bad)
+    assert not my_senders()
