@@ -25,6 +25,17 @@ class DatabaseError(HubError):
     """A statement failed for a reason other than the server being unreachable."""
 
 
+UniqueViolation = psycopg2.errors.UniqueViolation
+_KEY_DETAIL = re.compile(r"Key \((?P<columns>.*)\)=\((?P<values>.*)\) already exists")
+
+
+def duplicate_key(e: BaseException) -> str | None:
+    """The key value a unique violation names (its DETAIL, `Key (k)=(v) already exists`)."""
+    diag = getattr(e, "diag", None)
+    m = _KEY_DETAIL.search(getattr(diag, "message_detail", None) or "")
+    return m.group("values") if m else None
+
+
 def address(dsn: str) -> str:
     """host:port/dbname of a DSN, URL or key=value form (psycopg2's `conn.dsn`), without
     credentials."""

@@ -63,6 +63,20 @@ class SubmitRejected(InputError):
         )
 
 
+class ConcurrentListing(InputError):
+    """A listing new to this file was recorded by another submit while this one ran (two
+    courts used the same listing_id at the same moment). Nothing of the file is recorded;
+    submitted again, it is validated against that listing."""
+
+    def __init__(self, listing_id: str | None) -> None:
+        self.listing_id = listing_id
+        super().__init__(
+            f"listing_id {listing_id or '(unknown)'} was recorded by another submit while this"
+            " one ran (a listing belongs to one court); the file was refused, nothing"
+            " recorded: check that listing and submit the file again"
+        )
+
+
 @dataclass
 class SubmitResult:
     accepted: int = 0
@@ -347,10 +361,14 @@ def _record(
         columns = ("listing_id", "court_code", "state", "updated_at", "subject_id")
         updated = {lid: code for lid, code in changed.items() if lid in stored}
         if len(updated) < len(changed):
-            store.copy_lines(
-                cur, f"{sch}.listings", columns,
-                copytext.listing_lines(states, subjects, changed, rec_text.encode(), skip=stored),
-            )
+            try:
+                store.copy_lines(
+                    cur, f"{sch}.listings", columns,
+                    copytext.listing_lines(states, subjects, changed, rec_text.encode(),
+                                           skip=stored),
+                )
+            except db.UniqueViolation as e:
+                raise ConcurrentListing(db.duplicate_key(e)) from e
         if updated:
             cur.execute(
                 f"CREATE TEMP TABLE _court_listings (LIKE {sch}.listings) ON COMMIT DROP"

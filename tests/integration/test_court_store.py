@@ -271,3 +271,44 @@ def test_submit_started_senders_publish_and_end(hub_settings, monkeypatch):
     with pytest.raises(SubmitRejected):
         service.submit(s, bad)
     assert not my_senders()
+
+
+def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(hub_settings):
+    """Two courts list the same listing_id at the same moment: the one that commits second
+    is refused as a whole with a message naming the listing, not a database error."""
+    from producers.court.submit import ConcurrentListing
+
+    s = hub_settings
+    service.submit(s, many_lines(1, prefix="warm"), relay=False)  # the store exists
+    sch = store.schema(s)
+    other = db.connect(s.pg_dsn)  # a submit of another court, holding L-race uncommitted
+    cur = other.cursor()
+    cur.execute(f"INSERT INTO {sch}.listings (listing_id, court_code, state, updated_at,"
+                " subject_id) VALUES ('L-race', '350403', '{}', now(), 'x')")
+    errors: list[BaseException] = []
+
+    def mine() -> None:
+        try:
+            service.submit(s, [line(list_data("L-race", decision_no="race-1"))], relay=False)
+        except BaseException as e:  # noqa: BLE001 - checked below
+            errors.append(e)
+
+    t = threading.Thread(target=mine)
+    t.start()
+    watch = db.connect(s.pg_dsn)
+    watch.autocommit = True
+    deadline = time.monotonic() + 60
+    with watch.cursor() as w:  # until our COPY waits on the other transaction's key
+        while time.monotonic() < deadline:
+            w.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                      " 'hub-court-submit' AND wait_event_type = 'Lock'")
+            if w.fetchone()[0]:
+                break
+            time.sleep(0.05)
+    watch.close()
+    other.commit()
+    t.join(60)
+    other.close()
+    assert len(errors) == 1 and isinstance(errors[0], ConcurrentListing), errors
+    assert "listing_id L-race was recorded by another submit" in str(errors[0])
+    assert store.row_counts(s)["decisions"] == 1  # nothing of the refused file
