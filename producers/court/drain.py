@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from hub import db
 from hub.config import Settings
 from hub.db import Connection
+from hub.senders import SenderPool
 from producers.court import store
 from producers.court.relay import Relay, RelayBusy, RelayResult, Row, lock_key, try_lock
-from producers.court.senders import SenderPool
 
 
 def run(

@@ -33,15 +33,9 @@ from hub.errors import HubError, ServiceUnavailable
 from hub.keys import court_signer, ensure_key
 from hub.ledger import SIG_HEADER, SIGNER_HEADER, MerkleAccumulator, SigningKey, leaf_hash
 from hub.log import get_logger
+from hub.senders import Item, SenderPool, partition_of, send_items
 from producers.court import store
-from producers.court.senders import (
-    Item,
-    SenderPool,
-    offsets_of,
-    partition_of,
-    send_items,
-    start_senders,
-)
+from producers.court.senders import next_offsets, start_senders
 
 log = get_logger("court.relay")
 
@@ -268,17 +262,18 @@ class Relay:
 
     def _send(self, rows: list[Row], pool: SenderPool | None) -> int | list[Any]:
         """Hand a batch to the sender processes (their ticket) or to this relay's producer
-        (its futures); partitions chosen as the default partitioner would (`senders`)."""
+        (its futures); partitions chosen as the default partitioner would (`hub.senders`)."""
         parts = self._partitions()
+        topic = self.topic
         items: list[Item] = []
         for _, _, lid, _, value, sig, signer in rows:
             key = lid.encode("utf-8")
-            items.append((partition_of(key, parts), key, bytes(value), bytes(sig),
-                          signer.encode("ascii")))
+            items.append((topic, partition_of(key, parts), key, bytes(value),
+                          [(SIG_HEADER, bytes(sig)), (SIGNER_HEADER, signer.encode("ascii"))]))
         if pool is not None:
             return pool.send(items)
         try:
-            return send_items(self.producer, self.topic, items)
+            return send_items(self.producer, items)
         except kafka.UNAVAILABLE as e:
             raise kafka.unavailable(self.s, e) from e
 
@@ -354,10 +349,10 @@ class Relay:
         timeout = self.s.kafka_request_timeout_ms / 1000 * 4
         if isinstance(sent, int):
             assert self._senders is not None  # noqa: S101 - a ticket comes from the pool
-            offsets = self._senders.offsets(sent, timeout)
+            offsets = next_offsets(self._senders.results(sent, timeout))
         else:
             try:
-                offsets = offsets_of(sent, timeout)  # raises on error
+                offsets = next_offsets(f.get(timeout=timeout) for f in sent)  # raises on error
             except kafka.UNAVAILABLE as e:
                 raise kafka.unavailable(self.s, e) from e
         if os.environ.get(FAULT_ENV) == FAULT_AFTER_PUBLISH:

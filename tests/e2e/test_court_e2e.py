@@ -173,15 +173,15 @@ def test_submit_publishes_signed_chained_events_and_a_checkpoint(hub_settings, t
 
 
 def orphan_senders() -> list[str]:
-    """Relay sender processes (producers.court.senders) whose relay is gone."""
+    """Relay sender processes (hub.senders) whose relay is gone."""
     out = []
     for proc in Path("/proc").iterdir():
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"producers.court.senders" in argv and len(argv) > 3:
-            parent = argv[argv.index(b"producers.court.senders") + 1].decode()
+        if b"hub.senders" in argv and len(argv) > 3:
+            parent = argv[argv.index(b"hub.senders") + 1].decode()
             if parent.isdigit() and not Path(f"/proc/{parent}").exists():
                 out.append(f"{proc.name} (relay {parent})")
     return out

@@ -252,7 +252,7 @@ def test_submit_started_senders_publish_and_end(hub_settings, monkeypatch):
                     argv = f.read().split(b"\0")
             except OSError:
                 continue
-            if b"producers.court.senders" in argv and me in argv:
+            if b"hub.senders" in argv and me in argv:
                 out.append(proc)
         return out
 

@@ -51,7 +51,7 @@ def test_relay_killed_at_random_while_courts_submit(hub_settings: Settings,
     submitter = threading.Thread(target=court, daemon=True)
     submitter.start()
     kills = 0
-    # Sender processes (producers.court.senders) as for a large drain: killed with the relay.
+    # Sender processes (hub.senders) as for a large drain: killed with the relay.
     relay_env = {"HUB_RELAY_BATCH": "20", "HUB_RELAY_SENDERS": "2"}
     while submitter.is_alive() or kills < 6:
         relay = spawn(s, "court", "relay", log_name="relay", **relay_env)

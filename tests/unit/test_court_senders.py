@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from kafka.partitioner.default import DefaultPartitioner
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 
+from hub.senders import murmur2, partition_of
 from producers.court import store
-from producers.court.senders import murmur2, partition_of
 
 
 @settings(deadline=None)
