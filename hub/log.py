@@ -98,7 +98,23 @@ def configure(level: str | None = None, json: bool | None = None) -> None:
     logging.getLogger("kafka").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
     # SCRAM over SASL_PLAINTEXT on the local broker: kafka-python warns on every connection.
     logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
+    selector = logging.getLogger("kafka.net.selector")
+    if not any(isinstance(f, SlowStepFilter) for f in selector.filters):
+        selector.addFilter(SlowStepFilter())
     _configured = True
+
+
+class SlowStepFilter(logging.Filter):
+    """Drops kafka-python's "Task … ran for 0.2s (>0.100s threshold). It is blocking the
+    event loop" below DEBUG. Its network thread times each step by the wall clock, so in a
+    process whose other threads keep the GIL busy (a large submit, a unit's fold) it
+    measures the wait for the GIL, not a stuck loop: hundreds of warnings nobody can act on.
+    Every other warning of that logger passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().level <= logging.DEBUG:
+            return True
+        return "blocking the event loop" not in record.getMessage()
 
 
 def get_logger(name: str | None = None) -> Any:
