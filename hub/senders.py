@@ -25,11 +25,11 @@ from typing import Any, NamedTuple
 from hub import kafka
 from hub.config import Settings
 from hub.errors import ServiceUnavailable
-from hub.workers import child_pipes, spawn, stop
+from hub.workers import child_pipes, receive, spawn, stop
 
 MODULE = "hub.senders"
-# One record: topic, partition (None: the helper's default partitioner), key, value, headers.
-Item = tuple[str, int | None, bytes | None, bytes, list[tuple[str, bytes]]]
+# One record: topic, partition (`partition_of` its key), key, value, headers.
+Item = tuple[str, int, bytes | None, bytes, list[tuple[str, bytes]]]
 
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -87,12 +87,10 @@ class _Helper:
 
 
 class SenderPool:
-    """`processes` helpers; with more than one, every item must name its partition, and
-    partition p is always published by helper p % processes. `send` hands a batch over and
+    """`processes` helpers; partition p is always published by helper p % processes. `send` hands a batch over and
     returns at once; `results` waits for it."""
 
-    def __init__(self, s: Settings, processes: int, client_id: str,
-                 **overrides: Any) -> None:
+    def __init__(self, s: Settings, processes: int, client_id: str) -> None:
         self.s = s
         self._helpers: list[_Helper] = []
         self._next = 0
@@ -101,28 +99,19 @@ class SenderPool:
             for i in range(processes):
                 proc, requests, answers = spawn(MODULE)
                 self._helpers.append(_Helper(proc, requests, answers))
-                requests.send((s, f"{client_id}-{i}", overrides))
+                requests.send((s, f"{client_id}-{i}"))
         except (OSError, ValueError) as e:
             self.close()
             raise ServiceUnavailable("Kafka", s.kafka_bootstrap, f"sender process: {e}") from e
 
-    def __len__(self) -> int:
-        return len(self._helpers)
-
     def send(self, items: list[Item]) -> int:
         """Queue a batch (each helper gets the items of its partitions); its ticket."""
         n = len(self._helpers)
-        if n == 1:
-            shares, routes = [items], [list(range(len(items)))]
-        else:
-            shares = [[] for _ in range(n)]
-            routes = [[] for _ in range(n)]
-            for i, item in enumerate(items):
-                part = item[1]
-                if part is None:
-                    raise ValueError("several sender processes need each record's partition")
-                shares[part % n].append(item)
-                routes[part % n].append(i)
+        shares: list[list[Item]] = [[] for _ in range(n)]
+        routes: list[list[int]] = [[] for _ in range(n)]
+        for i, item in enumerate(items):
+            shares[item[1] % n].append(item)
+            routes[item[1] % n].append(i)
         self._next += 1
         self._routes[self._next] = routes
         for helper, share in zip(self._helpers, shares, strict=True):
@@ -165,20 +154,17 @@ class SenderPool:
 
 
 def _serve() -> None:
-    """A helper: (settings, client id, producer overrides) first, then batches `(ticket,
+    """A helper: (settings, client id) first, then batches `(ticket,
     items)`; answers `(ticket, [(topic, partition, offset), …])`, or `(ticket, reason)` if
     the producer failed, in the order the batches came. Ends at None or end of input."""
     inbox, outbox = child_pipes(die_with_parent=True)
-    try:
-        first = inbox.recv()
-    except (EOFError, OSError):
-        return
+    first = receive(inbox)
     if first is None:
         return
-    s, client_id, overrides = first
+    s, client_id = first
     failure = ""
     try:
-        producer = kafka.producer(s, client_id=client_id, **overrides)
+        producer = kafka.producer(s, client_id=client_id)
     except Exception as e:  # noqa: BLE001 - reported with every batch, the parent stops
         producer, failure = None, f"{type(e).__name__}: {e}"[:300]
     pending: deque[tuple[int, list[Any] | str] | None] = deque()
@@ -207,13 +193,7 @@ def _serve() -> None:
 
     answerer = threading.Thread(target=answer, name="sender-acks", daemon=True)
     answerer.start()
-    while True:
-        try:
-            msg = inbox.recv()
-        except (EOFError, OSError):
-            msg = None
-        if msg is None:
-            break
+    while (msg := receive(inbox)) is not None:
         ticket, items = msg
         job: tuple[int, list[Any] | str]
         if producer is None:

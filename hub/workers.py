@@ -45,6 +45,14 @@ def child_pipes(die_with_parent: bool = False) -> tuple[Connection, Connection]:
     return inbox, outbox
 
 
+def receive(inbox: Connection) -> Any:
+    """The next request, or None at its end (None sent, or the parent gone)."""
+    try:
+        return inbox.recv()
+    except (EOFError, OSError):
+        return None
+
+
 def _die_with_parent() -> None:
     expected = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else None
     try:

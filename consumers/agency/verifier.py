@@ -20,7 +20,7 @@ from nacl.bindings import crypto_sign, crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
 from hub.log import get_logger
-from hub.workers import child_pipes, spawn, stop
+from hub.workers import child_pipes, receive, spawn, stop
 
 log = get_logger("hub.agency")
 
@@ -53,13 +53,7 @@ def _serve() -> None:
     """The worker process (`python -m consumers.agency.verifier`): requests on stdin,
     answers on stdout (`hub.workers`)."""
     inbox, outbox = child_pipes()
-    while True:
-        try:
-            msg = inbox.recv()
-        except (EOFError, OSError):
-            return
-        if msg is None:
-            return
+    while (msg := receive(inbox)) is not None:
         ticket, kind, payload = msg
         outbox.send((ticket, _work(kind, payload)))
 

@@ -27,22 +27,22 @@ def decision_line(
     )
 
 
-_INT4 = struct.Struct(">i").pack
 _FIELDS = struct.pack(">h", 7)  # an outbox row's field count
-_SEQ = struct.Struct(">iq").pack  # a bigint field: its length (8), then the value
 
 
 def outbox_prefix(code_f: bytes, seq: int, event_id: str, lid_f: bytes) -> bytes:
     """OUTBOX_COLUMNS in COPY binary format (`store.copy_binary`) up to the value;
     `code_f`, `lid_f`: `store.binary_field` of the court code and the listing id."""
     eid = event_id.encode()
-    return b"".join((_FIELDS, code_f, _SEQ(8, seq), _INT4(len(eid)), eid, lid_f))
+    return b"".join((_FIELDS, code_f, store.INT8_FIELD(8, seq), store.INT4(len(eid)), eid,
+                     lid_f))
 
 
 def outbox_line(prefix: bytes, value: bytes, sig: bytes, signer_f: bytes) -> bytes:
     """The binary row, from `outbox_prefix` and what the signature adds (`signer_f`:
     `store.binary_field` of the signer)."""
-    return b"".join((prefix, _INT4(len(value)), value, _INT4(len(sig)), sig, signer_f))
+    int4 = store.INT4
+    return b"".join((prefix, int4(len(value)), value, int4(len(sig)), sig, signer_f))
 
 
 def listing_line(lid: str, code: str, state: bytes, recorded_t: bytes, subject_id: str) -> bytes:

@@ -89,7 +89,8 @@ def try_lock(conn: db.Connection, key: int) -> bool:
 
 
 class Relay:
-    """One relay session: holds the advisory lock and one producer."""
+    """One relay session: holds the advisory lock and one producer (checkpoints, small
+    batches), plus sender processes for large batches (`hub.senders`)."""
 
     def __init__(self, s: Settings, conn: db.Connection,
                  senders: SenderPool | None = None) -> None:

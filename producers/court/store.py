@@ -229,18 +229,18 @@ def copy_lines(
 # header extension; then per row a field count and per field its length and bytes; then -1.
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 BINARY_TRAILER = b"\xff\xff"
-_INT4 = struct.Struct(">i").pack
-_INT8_FIELD = struct.Struct(">iq").pack
+INT4 = struct.Struct(">i").pack  # a field's length (or -1: NULL)
+INT8_FIELD = struct.Struct(">iq").pack  # a bigint field: its length (8), then the value
 
 
 def binary_field(value: str | int | bytes | None) -> bytes:
     """One field in COPY binary format, for a text (str), bigint (int) or bytea column."""
     if value is None:
-        return _INT4(-1)
+        return INT4(-1)
     if isinstance(value, int):
-        return _INT8_FIELD(8, value)
+        return INT8_FIELD(8, value)
     data = value.encode() if isinstance(value, str) else bytes(value)
-    return _INT4(len(data)) + data
+    return INT4(len(data)) + data
 
 
 def binary_row(row: Sequence[str | int | bytes | None]) -> bytes:

@@ -23,6 +23,7 @@ from hub.domain.listing import ListingState, TransitionError, apply
 from hub.errors import InputError
 from hub.keys import court_signer, ensure_key
 from hub.ledger import GENESIS_HASH, SigningKey, chain_hash
+from hub.senders import SenderPool
 from producers.court import copytext, store
 from producers.court.avrobin import avro_long, micros
 from producers.court.prepare import (
@@ -65,8 +66,9 @@ class SubmitRejected(InputError):
 
 class ConcurrentListing(InputError):
     """A listing new to this file was recorded by another submit while this one ran (two
-    courts used the same listing_id at the same moment). Nothing of the file is recorded;
-    submitted again, it is validated against that listing."""
+    courts used the same listing_id at the same moment; a listing is one court's,
+    hub.domain.listing.RULE_IDENTITY). Nothing of the file is recorded; submitted again, it
+    is validated against that listing."""
 
     def __init__(self, listing_id: str | None) -> None:
         self.listing_id = listing_id
@@ -91,7 +93,7 @@ class SubmitResult:
     # read back when nothing older is pending. Not part of the result's document.
     committed: list[Row] = field(default_factory=list, repr=False, compare=False)
     # Sender processes started for that drain (`start_senders=True`), or None.
-    senders: Any = field(default=None, repr=False, compare=False)
+    senders: SenderPool | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)
