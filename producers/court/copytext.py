@@ -1,8 +1,8 @@
 """COPY rows of the court store as `hub court submit` writes them, each column formatted
-for its known type: the same text as `store.copy_line` of the row (decisions, listings), or
-the same bytes as `store.binary_row` (the outbox, whose bytea values the server then takes
-as they are instead of parsing their hex; tests/unit/test_court_fastpath.py), built
-faster."""
+for its known type: the same text as `store.copy_line` of the row (decisions), or the same
+bytes as `store.binary_row` (the outbox and listings, whose bytea values and JSON states the
+server then takes as they are instead of parsing hex or undoing escapes;
+tests/unit/test_court_fastpath.py), built faster."""
 
 from __future__ import annotations
 
@@ -45,28 +45,39 @@ def outbox_line(prefix: bytes, value: bytes, sig: bytes, signer_f: bytes) -> byt
     return b"".join((prefix, int4(len(value)), value, int4(len(sig)), sig, signer_f))
 
 
-def listing_line(lid: str, code: str, state: bytes, recorded_t: bytes, subject_id: str) -> bytes:
-    """In bytes: a state is UTF-8 JSON from the workers, sent as it is."""
-    copy_str = store.copy_str
+_LISTING_FIELDS = struct.pack(">h", 5)  # a listings row's field count
+
+
+def listing_line(lid: str, code_f: bytes, state: bytes, recorded_f: bytes, subject_id: str
+                 ) -> bytes:
+    """The listings columns (listing_id, court_code, state, updated_at, subject_id) in COPY
+    binary format: a json column's binary form is its text, so the state (UTF-8 JSON from
+    the workers) goes as it is, with no escaping for the server to undo. `code_f`,
+    `recorded_f`: `store.binary_field` of the court code and of the time recorded."""
+    lid_b, sid_b, int4 = lid.encode(), subject_id.encode(), store.INT4
     return b"".join((
-        copy_str(lid).encode(), b"\t", copy_str(code).encode(), b"\t", store.copy_bytes(state),
-        b"\t", recorded_t, b"\t", copy_str(subject_id).encode(), b"\n",
+        _LISTING_FIELDS, int4(len(lid_b)), lid_b, code_f, int4(len(state)), state, recorded_f,
+        int4(len(sid_b)), sid_b,
     ))
 
 
 def listing_lines(
     states: dict[str, ListingState | bytes], subjects: dict[str, str], changed: dict[str, str],
-    recorded_t: bytes, skip: set[str] | frozenset[str] = frozenset(),
+    recorded_f: bytes, skip: set[str] | frozenset[str] = frozenset(),
 ) -> Iterable[bytes]:
-    """The listings columns (listing_id, court_code, state, updated_at, subject_id) of the
-    `changed` listings; `subjects`: the subject ID number of each state still in JSON."""
+    """`listing_line` of each `changed` listing; `subjects`: the subject ID number of each
+    state still in JSON."""
     # A listing's court is the court of each of its decisions (apply: RULE_IDENTITY).
+    fields: dict[str, bytes] = {}
     for lid, code in changed.items():
         if lid in skip:
             continue
+        code_f = fields.get(code)
+        if code_f is None:
+            code_f = fields[code] = store.binary_field(code)
         st = states[lid]
         if isinstance(st, bytes):
-            yield listing_line(lid, code, st, recorded_t, subjects[lid])
+            yield listing_line(lid, code_f, st, recorded_f, subjects[lid])
         else:
-            yield listing_line(lid, code, st.model_dump_json().encode(), recorded_t,
+            yield listing_line(lid, code_f, st.model_dump_json().encode(), recorded_f,
                                st.subject.id_number)

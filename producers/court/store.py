@@ -12,6 +12,7 @@ import io
 import itertools
 import struct
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from hub import db
@@ -231,19 +232,31 @@ BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 BINARY_TRAILER = b"\xff\xff"
 INT4 = struct.Struct(">i").pack  # a field's length (or -1: NULL)
 INT8_FIELD = struct.Struct(">iq").pack  # a bigint field: its length (8), then the value
+# A timestamptz travels as microseconds since 2000-01-01 00:00 UTC (int8, integer datetimes).
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def binary_field(value: str | int | bytes | None) -> bytes:
-    """One field in COPY binary format, for a text (str), bigint (int) or bytea column."""
+def timestamptz_field(value: datetime) -> bytes:
+    """An aware datetime as a COPY binary timestamptz field."""
+    delta = value - PG_EPOCH
+    return INT8_FIELD(8, (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
+
+
+def binary_field(value: str | int | bytes | datetime | None) -> bytes:
+    """One field in COPY binary format, for a text or json (str), bigint (int), bytea or
+    json (bytes: a json column's binary form is its text) or timestamptz (aware datetime)
+    column."""
     if value is None:
         return INT4(-1)
     if isinstance(value, int):
         return INT8_FIELD(8, value)
+    if isinstance(value, datetime):
+        return timestamptz_field(value)
     data = value.encode() if isinstance(value, str) else bytes(value)
     return INT4(len(data)) + data
 
 
-def binary_row(row: Sequence[str | int | bytes | None]) -> bytes:
+def binary_row(row: Sequence[str | int | bytes | datetime | None]) -> bytes:
     """One row in COPY binary format (what `copy_binary` sends a row as)."""
     return struct.pack(">h", len(row)) + b"".join(map(binary_field, row))
 

@@ -292,6 +292,7 @@ def _record(
         checked: set[str] = set()  # courts whose first fast-path value was re-derived
         signer = _Signer(s, heads, pool)
         rec_text = str(recorded_at)  # store.copy_text of a datetime
+        rec_field = store.binary_field(recorded_at)
         rec_avro = avro_long(recorded_us)
         copy_str, binary_field = store.copy_str, store.binary_field
         code_fields = {c: binary_field(c) for c in courts}
@@ -364,10 +365,9 @@ def _record(
         updated = {lid: code for lid, code in changed.items() if lid in stored}
         if len(updated) < len(changed):
             try:
-                store.copy_lines(
+                store.copy_binary(
                     cur, f"{sch}.listings", columns,
-                    copytext.listing_lines(states, subjects, changed, rec_text.encode(),
-                                           skip=stored),
+                    copytext.listing_lines(states, subjects, changed, rec_field, skip=stored),
                 )
             except db.UniqueViolation as e:
                 raise ConcurrentListing(db.duplicate_key(e)) from e
@@ -375,9 +375,9 @@ def _record(
             cur.execute(
                 f"CREATE TEMP TABLE _court_listings (LIKE {sch}.listings) ON COMMIT DROP"
             )
-            store.copy_lines(
+            store.copy_binary(
                 cur, "_court_listings", columns,
-                copytext.listing_lines(states, subjects, updated, rec_text.encode()),
+                copytext.listing_lines(states, subjects, updated, rec_field),
             )
             cur.execute(
                 f"UPDATE {sch}.listings l SET state = t.state, updated_at = t.updated_at,"

@@ -203,6 +203,37 @@ def test_public_query_follows_a_corrected_subject_id(hub_settings):
     assert public.query(s, id_number=new) == []
 
 
+def test_listings_copied_in_binary_read_back_as_recorded(hub_settings):
+    """Listings go in through COPY's binary format (new ones straight, changed ones through
+    a temporary table): each row reads back with its decision's recording time, its state
+    as JSON and its subject's ID number."""
+    from tests.unit.builders import correct_data
+
+    s = hub_settings
+    service.submit(s, many_lines(5_000), relay=False)  # worker processes: the fast path
+    service.submit(s, [line(correct_data("L7"))], relay=False)
+    conn = db.connect(s.pg_dsn)
+    try:
+        with db.unit_of_work(conn) as uow:
+            sch = store.schema(s)
+            uow.cursor.execute(
+                f"SELECT l.listing_id, l.updated_at = max(d.recorded_at),"
+                f" l.state->>'listing_id' = l.listing_id,"
+                f" l.state->'subject'->>'id_number' = l.subject_id"
+                f" FROM {sch}.listings l JOIN {sch}.decisions d USING (listing_id)"
+                " GROUP BY l.listing_id")
+            rows = uow.cursor.fetchall()
+            uow.cursor.execute(
+                f"SELECT state->>'obligation', updated_at > (SELECT min(updated_at)"
+                f" FROM {sch}.listings) FROM {sch}.listings WHERE listing_id = 'L7'")
+            l7 = uow.cursor.fetchone()
+    finally:
+        conn.close()
+    assert len(rows) == 5_000
+    assert {r[1:] for r in rows} == {(True, True, True)}
+    assert l7 == ("償還借款人民幣100000元", True)  # the correction, recorded later
+
+
 def test_migration_4_keeps_a_stores_listings_and_their_lookup(hub_settings):
     """A store written before migration 4 (jsonb states, expression index) is migrated in
     place: same states, subject ID numbers filled in, the public query still finds them."""

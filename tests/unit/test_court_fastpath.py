@@ -388,8 +388,9 @@ def test_copy_lines_are_store_copy_line(code: str, lid: str, no: str, seq: int,
         store.binary_field(code), seq, p.event_id, store.binary_field(lid))
     assert copytext.outbox_line(prefix, blob, blob[::-1], store.binary_field(no)) == (
         store.binary_row((code, seq, p.event_id, lid, blob, blob[::-1], no)))
-    assert copytext.listing_line(lid, code, no.encode(), rec_t.encode(), lid) == store.copy_line(
-        (lid, code, no, recorded, lid)).encode()
+    assert copytext.listing_line(
+        lid, store.binary_field(code), no.encode(), store.binary_field(recorded), lid,
+    ) == store.binary_row((lid, code, no.encode(), recorded, lid))
 
 
 # ------------------------------------------------------------ the fast path's helpers

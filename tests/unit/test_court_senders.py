@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import struct
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.partitioner.default import DefaultPartitioner
@@ -51,3 +53,13 @@ def test_binary_rows_follow_the_copy_binary_format() -> None:
                    + struct.pack(">i", -1))
     assert store.binary_field("三明") == struct.pack(">i", 6) + "三明".encode()
     assert store.BINARY_HEADER == b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+
+
+@pytest.mark.parametrize(("when", "micros"), [
+    (datetime(2000, 1, 1, tzinfo=UTC), 0),
+    (datetime(2000, 1, 1, 0, 0, 1, 5, tzinfo=UTC), 1_000_005),
+    (datetime(1999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), -1),
+    (datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=8))), 825_730_200_000_000),
+])
+def test_timestamptz_fields_count_microseconds_since_2000_utc(when: datetime, micros: int) -> None:
+    assert store.binary_field(when) == struct.pack(">iq", 8, micros)
