@@ -304,12 +304,17 @@ def test_submit_started_senders_publish_and_end(hub_settings, monkeypatch):
     assert not my_senders()
 
 
-def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(hub_settings):
+@pytest.mark.parametrize("senders", [0, 2])
+def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(
+        hub_settings, monkeypatch, senders):
     """Two courts list the same listing_id at the same moment: the one that commits second
-    is refused as a whole with a message naming the listing, not a database error."""
+    is refused as a whole with a message naming the listing, not a database error. With
+    sender processes, its rows were already staged in them when its COPY failed: none is
+    published."""
     from producers.court.submit import ConcurrentListing
 
     s = hub_settings
+    monkeypatch.setenv("HUB_RELAY_SENDERS", str(senders))
     service.submit(s, many_lines(1, prefix="warm"), relay=False)  # the store exists
     sch = store.schema(s)
     other = db.connect(s.pg_dsn)  # a submit of another court, holding L-race uncommitted
@@ -320,7 +325,8 @@ def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(hub_
 
     def mine() -> None:
         try:
-            service.submit(s, [line(list_data("L-race", decision_no="race-1"))], relay=False)
+            service.submit(s, many_lines(300, prefix="R") + [
+                line(list_data("L-race", decision_no="race-1"))], relay=bool(senders))
         except BaseException as e:  # noqa: BLE001 - checked below
             errors.append(e)
 
@@ -343,3 +349,32 @@ def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(hub_
     assert len(errors) == 1 and isinstance(errors[0], ConcurrentListing), errors
     assert "listing_id L-race was recorded by another submit" in str(errors[0])
     assert store.row_counts(s)["decisions"] == 1  # nothing of the refused file
+    if senders:
+        assert read_topic(s, s.court_topic) == []
+
+
+def test_staged_rows_are_dropped_when_another_relay_holds_the_lock(hub_settings, monkeypatch):
+    """A submit stages its rows in its sender processes, then finds another relay
+    publishing: it drops them, and that relay publishes each row exactly once."""
+    s = hub_settings
+    monkeypatch.setenv("HUB_RELAY_SENDERS", "2")
+    monkeypatch.setenv("HUB_RELAY_BATCH", "100")  # several staged batches
+    service.submit(s, many_lines(1, prefix="warm"))  # the store and topics exist
+    holder = db.connect(s.pg_dsn)  # "another relay": holds the relay lock
+    assert relay.try_lock(holder, relay.lock_key(s))
+    lines = many_lines(450, prefix="B")
+    result: list[service.SubmitResult] = []
+    t = threading.Thread(target=lambda: result.append(service.submit(s, lines)))
+    t.start()
+    deadline = time.monotonic() + 60
+    while drain.unsent(s) < 450 and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the submit commits
+    assert drain.unsent(s) == 450
+    time.sleep(1)  # its drain found the lock taken (and dropped what it staged)
+    assert drain.unsent(s) == 450
+    assert len(read_topic(s, s.court_topic)) == 1  # the warm-up row only: none leaked
+    holder.close()  # the lock frees; the submit's drain publishes from the outbox
+    t.join(60)
+    assert result and result[0].accepted == 450
+    assert drain.unsent(s) == 0
+    check_court_log(s, [json.loads(x) for x in many_lines(1, prefix="warm") + lines])
