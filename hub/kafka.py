@@ -161,17 +161,6 @@ def ensure_topics(s: Settings, specs: Iterable[TopicSpec], partitions: int | Non
     return [t.name for t in new]
 
 
-def partition_ids(s: Settings, topic: str) -> list[int]:
-    """The topic's partition ids, sorted (as the default partitioner sees them)."""
-    c = consumer(s, client_id="hub-metadata")
-    try:
-        return sorted(c.partitions_for_topic(topic) or ())
-    except UNAVAILABLE as e:
-        raise unavailable(s, e) from e
-    finally:
-        c.close()
-
-
 def end_offsets(s: Settings, topics: Iterable[str]) -> dict[TopicPartition, int]:
     c = consumer(s, client_id="hub-offsets")
     try:

@@ -87,17 +87,14 @@ class _Helper:
 
 
 class SenderPool:
-    """`processes` helpers; partition p is always published by helper p % processes.
-    `send` hands a batch over and returns at once; `results` waits for it. `stage` hands a
-    batch over ahead of time, for `release` to publish once its records may be (or
-    `drop_staged` to forget); nothing is sent while staged batches wait."""
+    """`processes` helpers; partition p is always published by helper p % processes. `send` hands a batch over and
+    returns at once; `results` waits for it."""
 
     def __init__(self, s: Settings, processes: int, client_id: str) -> None:
         self.s = s
         self._helpers: list[_Helper] = []
         self._next = 0
         self._routes: dict[int, list[list[int]]] = {}  # ticket -> item indices per helper
-        self._held: deque[int] = deque()  # staged tickets, oldest first
         try:
             for i in range(processes):
                 proc, requests, answers = spawn(MODULE)
@@ -109,38 +106,6 @@ class SenderPool:
 
     def send(self, items: list[Item]) -> int:
         """Queue a batch (each helper gets the items of its partitions); its ticket."""
-        if self._held:
-            raise RuntimeError("staged batches must be released or dropped before a send")
-        return self._hand_over("send", items)
-
-    def stage(self, items: list[Item]) -> int:
-        """Hand a batch over to be held, unpublished, until `release` (or `drop_staged`):
-        what can be done before records may be published (routing, pickling, the pipes)
-        is done by then. Its ticket."""
-        ticket = self._hand_over("stage", items)
-        self._held.append(ticket)
-        return ticket
-
-    def release(self, ticket: int) -> int:
-        """Publish the oldest held batch (`ticket`, from `stage`); `results` waits for it."""
-        if not self._held or self._held[0] != ticket:
-            raise RuntimeError(f"batch {ticket} is not the oldest staged batch")
-        self._held.popleft()
-        self._tell(("release", ticket))
-        return ticket
-
-    def drop_staged(self) -> None:
-        """Forget every held batch: none of their records is published."""
-        for ticket in self._held:
-            self._routes.pop(ticket, None)
-        self._held.clear()
-        self._tell(("drop",))
-
-    @property
-    def staged(self) -> int:
-        return len(self._held)
-
-    def _hand_over(self, kind: str, items: list[Item]) -> int:
         n = len(self._helpers)
         shares: list[list[Item]] = [[] for _ in range(n)]
         routes: list[list[int]] = [[] for _ in range(n)]
@@ -151,17 +116,10 @@ class SenderPool:
         self._routes[self._next] = routes
         for helper, share in zip(self._helpers, shares, strict=True):
             try:
-                helper.requests.send((kind, self._next, share))
+                helper.requests.send((self._next, share))
             except (OSError, ValueError) as e:
                 raise self._died(f"{type(e).__name__}: {e}") from e
         return self._next
-
-    def _tell(self, msg: tuple[Any, ...]) -> None:
-        for helper in self._helpers:
-            try:
-                helper.requests.send(msg)
-            except (OSError, ValueError) as e:
-                raise self._died(f"{type(e).__name__}: {e}") from e
 
     def results(self, ticket: int, timeout: float) -> list[Sent]:
         """Wait for batch `ticket` (batches are answered in the order they were sent):
@@ -191,17 +149,14 @@ class SenderPool:
     def close(self) -> None:
         helpers, self._helpers = self._helpers, []
         self._routes.clear()
-        self._held.clear()  # a helper told to end drops what it holds
         for helper in helpers:
             stop(helper.proc, helper.requests, helper.answers)
 
 
 def _serve() -> None:
-    """A helper: (settings, client id) first, then requests: `("send", ticket, items)`;
-    `("stage", ticket, items)` (held, unpublished) then `("release", ticket)`; `("drop",)`
-    (forget what is held). Answers `(ticket, [(topic, partition, offset), …])`, or
-    `(ticket, reason)` if the producer failed, in the order batches are published. Ends at
-    None or end of input, publishing nothing it still holds."""
+    """A helper: (settings, client id) first, then batches `(ticket,
+    items)`; answers `(ticket, [(topic, partition, offset), …])`, or `(ticket, reason)` if
+    the producer failed, in the order the batches came. Ends at None or end of input."""
     inbox, outbox = child_pipes(die_with_parent=True)
     first = receive(inbox)
     if first is None:
@@ -238,17 +193,8 @@ def _serve() -> None:
 
     answerer = threading.Thread(target=answer, name="sender-acks", daemon=True)
     answerer.start()
-    held: dict[int, list[Any]] = {}
     while (msg := receive(inbox)) is not None:
-        kind = msg[0]
-        if kind == "stage":
-            held[msg[1]] = msg[2]
-            continue
-        if kind == "drop":
-            held.clear()
-            continue
-        ticket = msg[1]
-        items = held.pop(ticket) if kind == "release" else msg[2]
+        ticket, items = msg
         job: tuple[int, list[Any] | str]
         if producer is None:
             job = (ticket, failure)

@@ -82,8 +82,8 @@ def submit(file: str, no_relay: bool, fmt: str) -> None:
     if not no_relay:
         with _bar("publishing", result.accepted or None, big) as progress:
             r = service.drain_after_submit(s, progress=progress, preloaded=result.committed,
-                                           senders=result.senders, staged=result.staged)
-        result.committed, result.senders, result.staged = [], None, None
+                                           senders=result.senders)
+        result.committed, result.senders = [], None
         result.published, result.checkpoints, result.relay_note = (
             r.published, r.checkpoints, r.note,
         )

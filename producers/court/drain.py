@@ -13,8 +13,7 @@ from hub.config import Settings
 from hub.db import Connection
 from hub.senders import SenderPool
 from producers.court import store
-from producers.court.relay import Relay, RelayBusy, RelayResult, lock_key, try_lock
-from producers.court.senders import Row, Staged
+from producers.court.relay import Relay, RelayBusy, RelayResult, Row, lock_key, try_lock
 
 
 def run(
@@ -28,13 +27,11 @@ def run(
     should_stop: Callable[[], bool] | None = None,
     preloaded: Sequence[Row] = (),
     senders: SenderPool | None = None,
-    staged: Staged | None = None,
 ) -> RelayResult:
     """Relay until the outbox is empty (`once`) or forever. Only one relay publishes at a
     time (PostgreSQL advisory lock): a second one waits (`wait`) or raises RelayBusy.
     `preloaded`: rows just committed by this process's submit (`Relay.usable`);
-    `senders`: sender processes it started (closed here, used or not; closing drops what
-    they hold); `staged`: those rows as `senders` hold them (`Relay.publish`)."""
+    `senders`: sender processes it started (closed here, used or not)."""
     try:
         conn = store.open_store(s, "hub-court-relay")
     except BaseException:
@@ -57,8 +54,8 @@ def run(
         try:
             relay.recover()
             while True:
-                relay.publish(progress, preloaded, staged)
-                preloaded, staged = (), None
+                relay.publish(progress, preloaded)
+                preloaded = ()
                 # A drain that ends (--once, or a stop request) ends covered by a checkpoint.
                 stopping = once or bool(should_stop and should_stop())
                 relay.issue_checkpoints(final=stopping)
@@ -116,20 +113,18 @@ def unsent(s: Settings) -> int:
 def drain_after_submit(
     s: Settings, timeout: float = 60.0, progress: Callable[[int], None] | None = None,
     preloaded: Sequence[Row] = (), senders: SenderPool | None = None,
-    staged: Staged | None = None,
 ) -> RelayResult:
     """`submit`'s own drain (`preloaded`: the outbox rows it just committed, published
     without reading them back when nothing else is pending). If another relay holds the
     lock, it will publish our rows: wait until the outbox is empty or the lock frees, up
-    to `timeout`. `senders`: sender processes the submit started (`start_senders`), and
-    `staged` what it handed them (`senders.stage`)."""
+    to `timeout`. `senders`: sender processes the submit started (`start_senders`)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return run(s, once=True, wait=False, progress=progress, preloaded=preloaded,
-                       senders=senders, staged=staged)
+                       senders=senders)
         except RelayBusy:
-            senders, staged = None, None  # closed by run
+            senders = None  # closed by run
             if unsent(s) == 0:
                 return RelayResult(note="published by the running relay")
             if time.monotonic() > deadline:

@@ -33,22 +33,19 @@ from hub.errors import HubError, ServiceUnavailable
 from hub.keys import court_signer, ensure_key
 from hub.ledger import SIG_HEADER, SIGNER_HEADER, MerkleAccumulator, SigningKey, leaf_hash
 from hub.log import get_logger
-from hub.senders import SenderPool, send_items
+from hub.senders import Item, SenderPool, partition_of, send_items
 from producers.court import store
-from producers.court.senders import (
-    Row,
-    Staged,
-    batch_size,
-    items_for,
-    next_offsets,
-    start_senders,
-)
+from producers.court.senders import next_offsets, start_senders
 
 log = get_logger("court.relay")
 
+BATCH = 20_000  # rows a batch; HUB_RELAY_BATCH overrides (tests: several batches)
 FAULT_ENV = "HUB_FAULT"
 FAULT_AFTER_PUBLISH = "relay-after-publish"
 
+
+# An outbox row: court_code, court_seq, listing_id, event_id, value, signature, signer.
+Row = tuple[Any, ...]
 
 
 class RelayBusy(HubError):
@@ -253,7 +250,8 @@ class Relay:
                 " AND o.sent_at IS NULL ORDER BY o.court_seq LIMIT %(n)s) o"
                 " WHERE c.court_code >= %(code)s"
                 " ORDER BY o.court_code, o.court_seq LIMIT %(n)s",
-                {"code": after[0], "seq": after[1], "n": batch_size()},
+                {"code": after[0], "seq": after[1],
+                 "n": int(os.environ.get("HUB_RELAY_BATCH", BATCH))},
             )
             return list(uow.cursor.fetchall())
 
@@ -266,7 +264,13 @@ class Relay:
     def _send(self, rows: list[Row], pool: SenderPool | None) -> int | list[Any]:
         """Hand a batch to the sender processes (their ticket) or to this relay's producer
         (its futures); partitions chosen as the default partitioner would (`hub.senders`)."""
-        items = items_for(rows, self.topic, self._partitions())
+        parts = self._partitions()
+        topic = self.topic
+        items: list[Item] = []
+        for _, _, lid, _, value, sig, signer in rows:
+            key = lid.encode("utf-8")
+            items.append((topic, partition_of(key, parts), key, bytes(value),
+                          [(SIG_HEADER, bytes(sig)), (SIGNER_HEADER, signer.encode("ascii"))]))
         if pool is not None:
             return pool.send(items)
         try:
@@ -297,20 +301,17 @@ class Relay:
         return rows
 
     def publish(self, progress: Callable[[int], None] | None = None,
-                preloaded: Sequence[Row] = (), staged: Staged | None = None) -> int:
+                preloaded: Sequence[Row] = ()) -> int:
         """Publish every unsent row, pipelined: one helper thread does all PostgreSQL work
         (reading batch k+1, waiting for batch k's acknowledgements and marking it sent)
         while this thread hands batches to the producer, so neither the producer nor the
         database idles. At most two batches wait unmarked. Returns the number published.
-        `preloaded` rows (see `usable`) are published without reading them back; `staged`:
-        those rows already held by this relay's sender processes (`senders.stage`),
-        released if they are exactly the batches this relay would publish, else dropped."""
+        `preloaded` rows (see `usable`) are published without reading them back."""
         total = 0
         marks: list[Future[int]] = []
-        size = batch_size()
+        size = int(os.environ.get("HUB_RELAY_BATCH", BATCH))
         ready = self.usable(preloaded)
         batches = [ready[k : k + size] for k in range(0, len(ready), size)]
-        tickets = self._claim(staged, batches)
 
         def next_batch(after: tuple[str, int]) -> Future[list[Row]]:
             if batches:
@@ -331,12 +332,7 @@ class Relay:
                     # One path for the whole call (batches in flight overlap): a
                     # partition is never written by two producers at once.
                     pool = self._pool(len(rows))
-                sent: int | list[Any]
-                if tickets:
-                    assert pool is not None  # noqa: S101 - staged batches come with senders
-                    sent = pool.release(tickets.pop(0))
-                else:
-                    sent = self._send(rows, pool)
+                sent = self._send(rows, pool)
                 marks.append(db_thread.submit(self._mark, rows, sent))
                 if len(marks) > 2:
                     done = marks.pop(0).result()
@@ -349,17 +345,6 @@ class Relay:
                 if progress:
                     progress(done)
         return total
-
-    def _claim(self, staged: Staged | None, batches: Sequence[Sequence[Row]]) -> list[int]:
-        """The tickets of `staged`, if it holds exactly `batches` for the sender processes
-        this relay publishes with; else nothing (and what they hold is dropped)."""
-        if self._senders is None or not self._senders.staged:
-            return []
-        if staged is not None and self._senders.staged == len(staged.tickets) and (
-                staged.matches(batches, self._partitions())):
-            return [t for t, _, _ in staged.tickets]
-        self._senders.drop_staged()
-        return []
 
     def _mark(self, rows: list[tuple[Any, ...]], sent: int | list[Any]) -> int:
         timeout = self.s.kafka_request_timeout_ms / 1000 * 4

@@ -11,7 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -24,10 +23,8 @@ from hub.domain.listing import ListingState, TransitionError, apply
 from hub.errors import InputError
 from hub.keys import court_signer, ensure_key
 from hub.ledger import GENESIS_HASH, SigningKey, chain_hash
-from hub.log import get_logger
 from hub.senders import SenderPool
 from producers.court import copytext, store
-from producers.court import senders as court_senders
 from producers.court.avrobin import avro_long, micros
 from producers.court.prepare import (
     SEQ_PLACEHOLDER,
@@ -40,10 +37,7 @@ from producers.court.prepare import (
     sign_chunk,
     splice,  # noqa: F401 - part of this module's API (inlined in _record)
 )
-from producers.court.senders import Staged
 from producers.court.senders import start_senders as _start_senders
-
-log = get_logger("court.submit")
 
 Progress = Callable[[int], None]
 # An outbox row as the relay reads it: court_code, court_seq, listing_id, event_id, value,
@@ -98,14 +92,12 @@ class SubmitResult:
     # then `drain_after_submit(s, preloaded=result.committed)`): published without being
     # read back when nothing older is pending. Not part of the result's document.
     committed: list[Row] = field(default_factory=list, repr=False, compare=False)
-    # Sender processes started for that drain (`start_senders=True`), or None, and the
-    # committed rows as staged in them (`drain_after_submit(..., staged=...)`).
+    # Sender processes started for that drain (`start_senders=True`), or None.
     senders: SenderPool | None = field(default=None, repr=False, compare=False)
-    staged: Staged | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in ("committed", "senders", "staged")}
+                if f.name not in ("committed", "senders")}
 
 
 @dataclass
@@ -189,10 +181,9 @@ def submit(
             senders = _start_senders(s, len(prepared))
         conn = store.open_store(s, "hub-court-submit")
         try:
-            published, staged = _record(s, conn, text, prepared, keys, result, pool, senders)
+            published = _record(s, conn, text, prepared, keys, result, pool)
             if not relay:
-                result.committed, result.senders, result.staged, senders = (
-                    published, senders, staged, None)
+                result.committed, result.senders, senders = published, senders, None
         finally:
             conn.close()
     except BaseException:
@@ -207,7 +198,7 @@ def submit(
     if relay:
         from producers.court.drain import drain_after_submit
 
-        r = drain_after_submit(s, preloaded=published, senders=senders, staged=staged)
+        r = drain_after_submit(s, preloaded=published, senders=senders)
         result.published, result.checkpoints, result.relay_note = (
             r.published, r.checkpoints, r.note,
         )
@@ -244,11 +235,9 @@ def _record(
     keys: dict[str, SigningKey],
     result: SubmitResult,
     pool: Any,
-    senders: SenderPool | None = None,
-) -> tuple[list[Row], Staged | None]:
+) -> list[Row]:
     """Record the file in one transaction; returns the outbox rows it committed (the
-    relay publishes them without reading them back, `relay.Relay.usable`), and those rows
-    as staged in `senders` (`court_senders.stage`), if any."""
+    relay publishes them without reading them back, `relay.Relay.usable`)."""
     sch = store.schema(s)
     courts = result.courts
     with db.unit_of_work(conn) as uow:
@@ -367,103 +356,58 @@ def _record(
             raise SubmitRejected(errors)
         result.accepted = len(decision_lines)
         if not decision_lines:
-            return [], None
+            return []
         signer.flush()
-        # While the decisions and listings are COPYed, a side thread waits for the
-        # signatures, builds the outbox rows and stages them in the sender processes
-        # (`court_senders.Staged`): published only once this transaction has committed.
-        ready: Future[list[Row]] = Future()
-        with ThreadPoolExecutor(1, thread_name_prefix="court-submit-stage") as side:
-            staging = side.submit(_sign_and_stage, s, senders, signer, heads, keys_of,
-                                  outbox, ready)
-            store.copy_lines(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_lines)
-            _copy_listings(cur, sch, states, subjects, changed, stored, rec_field)
-            published = ready.result()
-            at = 0
-            for code, rows in outbox.items():
-                signer_f = binary_field(heads[code].key.signer)
-                mine = published[at : at + len(rows)]
-                at += len(rows)
+        store.copy_lines(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_lines)
+        # New listings go straight into the table; listings already stored (locked above)
+        # are updated through a temporary table.
+        columns = ("listing_id", "court_code", "state", "updated_at", "subject_id")
+        updated = {lid: code for lid, code in changed.items() if lid in stored}
+        if len(updated) < len(changed):
+            try:
                 store.copy_binary(
-                    cur, f"{sch}.outbox", OUTBOX_COLUMNS,
-                    (copytext.outbox_line(prefix, value, row[5], signer_f)
-                     for (prefix, value), row in zip(rows, mine, strict=True)),
+                    cur, f"{sch}.listings", columns,
+                    copytext.listing_lines(states, subjects, changed, rec_field, skip=stored),
                 )
-            for code, head in heads.items():
-                cur.execute(
-                    f"UPDATE {sch}.courts SET last_seq = %s, last_hash = %s"
-                    " WHERE court_code = %s",
-                    (head.seq, head.hash, code),
-                )
-            # Wakes a waiting relay the moment this transaction commits (delivered on
-            # commit only), instead of at its next poll.
-            cur.execute("SELECT pg_notify(%s, '')", (store.outbox_channel(s),))
-            uow.commit()
-            return published, staging.result()
-
-
-def _copy_listings(
-    cur: Any, sch: str, states: dict[str, ListingState | bytes], subjects: dict[str, str],
-    changed: dict[str, str], stored: set[str], rec_field: bytes,
-) -> None:
-    """New listings go straight into the table; listings already stored (locked by the
-    caller) are updated through a temporary table."""
-    columns = ("listing_id", "court_code", "state", "updated_at", "subject_id")
-    updated = {lid: code for lid, code in changed.items() if lid in stored}
-    if len(updated) < len(changed):
-        try:
-            store.copy_binary(
-                cur, f"{sch}.listings", columns,
-                copytext.listing_lines(states, subjects, changed, rec_field, skip=stored),
+            except db.UniqueViolation as e:
+                raise ConcurrentListing(db.duplicate_key(e)) from e
+        if updated:
+            cur.execute(
+                f"CREATE TEMP TABLE _court_listings (LIKE {sch}.listings) ON COMMIT DROP"
             )
-        except db.UniqueViolation as e:
-            raise ConcurrentListing(db.duplicate_key(e)) from e
-    if updated:
-        cur.execute(f"CREATE TEMP TABLE _court_listings (LIKE {sch}.listings) ON COMMIT DROP")
-        store.copy_binary(
-            cur, "_court_listings", columns,
-            copytext.listing_lines(states, subjects, updated, rec_field),
-        )
-        cur.execute(
-            f"UPDATE {sch}.listings l SET state = t.state, updated_at = t.updated_at,"
-            " subject_id = t.subject_id"
-            " FROM _court_listings t WHERE l.listing_id = t.listing_id"
-        )
-
-
-def _sign_and_stage(
-    s: Settings, senders: SenderPool | None, signer: _Signer, heads: dict[str, _Head],
-    keys_of: dict[str, list[tuple[int, str, str]]],
-    outbox: dict[str, list[tuple[bytes, bytes]]], ready: Future[list[Row]],
-) -> Staged | None:
-    """The side thread of `_record`: the signed outbox rows (court by court, in sequence
-    order) into `ready`; then, with sender processes, those rows staged in them. A
-    staging that fails leaves the drain to publish as usual."""
-    try:
+            store.copy_binary(
+                cur, "_court_listings", columns,
+                copytext.listing_lines(states, subjects, updated, rec_field),
+            )
+            cur.execute(
+                f"UPDATE {sch}.listings l SET state = t.state, updated_at = t.updated_at,"
+                " subject_id = t.subject_id"
+                " FROM _court_listings t WHERE l.listing_id = t.listing_id"
+            )
         published: list[Row] = []
         for code, rows in outbox.items():
             signer_name = heads[code].key.signer
+            signer_f = binary_field(signer_name)
             sigs = signer.result(code)
+            store.copy_binary(
+                cur, f"{sch}.outbox", OUTBOX_COLUMNS,
+                (copytext.outbox_line(prefix, value, sig, signer_f)
+                 for (prefix, value), sig in zip(rows, sigs, strict=True)),
+            )
             published.extend(
                 (code, seq, lid, eid, value, sig, signer_name)
-                for (seq, lid, eid), (_, value), sig in zip(keys_of[code], rows, sigs,
-                                                             strict=True)
+                for (seq, lid, eid), (_, value), sig in zip(keys_of[code], rows, sigs, strict=True)
             )
-    except BaseException as e:
-        ready.set_exception(e)
-        raise
-    ready.set_result(published)
-    if senders is None:
-        return None
-    try:
-        return court_senders.stage(s, senders, published)
-    except Exception as e:  # noqa: BLE001 - an optimisation only: the drain still publishes
-        log.warning("court.submit.stage_failed", error=f"{type(e).__name__}: {e}"[:300])
-        try:
-            senders.drop_staged()
-        except Exception:  # noqa: BLE001, S110 - the senders are closed by the caller
-            pass
-        return None
+        for code, head in heads.items():
+            cur.execute(
+                f"UPDATE {sch}.courts SET last_seq = %s, last_hash = %s WHERE court_code = %s",
+                (head.seq, head.hash, code),
+            )
+        # Wakes a waiting relay the moment this transaction commits (delivered on commit
+        # only), instead of at its next poll.
+        cur.execute("SELECT pg_notify(%s, '')", (store.outbox_channel(s),))
+        uow.commit()
+    return published
 
 
 class _Signer:
