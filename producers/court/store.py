@@ -18,6 +18,7 @@ from typing import Any
 from hub import db
 from hub.config import Settings
 from hub.db import Connection, Migration
+from producers.court.avrobin import micros
 
 MIGRATIONS = [
     Migration(
@@ -166,17 +167,6 @@ def copy_text(value: Any) -> str:
 copy_str = db.copy_escape  # `copy_text` of a str
 
 
-_BYTE_ESCAPES = ((b"\\", b"\\\\"), (b"\t", b"\\t"), (b"\n", b"\\n"), (b"\r", b"\\r"))
-
-
-def copy_bytes(value: bytes) -> bytes:
-    """`copy_text` of a str, for its UTF-8 bytes (the same text, encoded)."""
-    for raw, escaped in _BYTE_ESCAPES:
-        if raw in value:
-            value = value.replace(raw, escaped)
-    return value
-
-
 def copy_line(row: Sequence[Any]) -> str:
     """One row in COPY text format, newline included (what `copy_rows` sends)."""
     return "\t".join(map(copy_text, row)) + "\n"
@@ -233,25 +223,18 @@ BINARY_TRAILER = b"\xff\xff"
 INT4 = struct.Struct(">i").pack  # a field's length (or -1: NULL)
 INT8_FIELD = struct.Struct(">iq").pack  # a bigint field: its length (8), then the value
 # A timestamptz travels as microseconds since 2000-01-01 00:00 UTC (int8, integer datetimes).
-PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-def timestamptz_field(value: datetime) -> bytes:
-    """An aware datetime as a COPY binary timestamptz field."""
-    delta = value - PG_EPOCH
-    return INT8_FIELD(8, (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
+_PG_EPOCH_US = micros(datetime(2000, 1, 1, tzinfo=UTC))
 
 
 def binary_field(value: str | int | bytes | datetime | None) -> bytes:
-    """One field in COPY binary format, for a text or json (str), bigint (int), bytea or
-    json (bytes: a json column's binary form is its text) or timestamptz (aware datetime)
-    column."""
+    """One field in COPY binary format: str for text, int for bigint, bytes for bytea or
+    json (whose binary form is its UTF-8 text), an aware datetime for timestamptz."""
     if value is None:
         return INT4(-1)
     if isinstance(value, int):
         return INT8_FIELD(8, value)
     if isinstance(value, datetime):
-        return timestamptz_field(value)
+        return INT8_FIELD(8, micros(value) - _PG_EPOCH_US)
     data = value.encode() if isinstance(value, str) else bytes(value)
     return INT4(len(data)) + data
 
