@@ -3,8 +3,7 @@
 Started as `python -m MODULE PARENT_PID` (not multiprocessing's spawn, which re-runs the
 parent's `__main__`, e.g. the `hub` CLI, in the child; not fork, which would copy the
 kafka-python threads of a parent that already holds a producer). Used by the agency's
-signature worker (`consumers.agency.verifier`) and the Kafka senders
-(`hub.senders`)."""
+signature worker (`consumers.agency.verifier`)."""
 
 from __future__ import annotations
 

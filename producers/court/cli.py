@@ -69,7 +69,7 @@ def submit(file: str, no_relay: bool, fmt: str) -> None:
     try:
         with _bar("validating and recording", len(lines), big) as progress:
             result = service.submit(
-                s, lines, relay=False, progress=progress, start_senders=not no_relay,
+                s, lines, relay=False, progress=progress,
                 on_key_created=lambda c: click.echo(
                     f"created the signing key of court {c} (public key added to the trust store)",
                     err=True,
@@ -81,9 +81,8 @@ def submit(file: str, no_relay: bool, fmt: str) -> None:
         raise
     if not no_relay:
         with _bar("publishing", result.accepted or None, big) as progress:
-            r = service.drain_after_submit(s, progress=progress, preloaded=result.committed,
-                                           senders=result.senders)
-        result.committed, result.senders = [], None
+            r = service.drain_after_submit(s, progress=progress, preloaded=result.committed)
+        result.committed = []
         result.published, result.checkpoints, result.relay_note = (
             r.published, r.checkpoints, r.note,
         )

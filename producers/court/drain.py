@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from hub import db
 from hub.config import Settings
 from hub.db import Connection
-from hub.senders import SenderPool
 from producers.court import store
 from producers.court.relay import Relay, RelayBusy, RelayResult, Row, lock_key, try_lock
 
@@ -26,18 +25,11 @@ def run(
     on_wait: Callable[[], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     preloaded: Sequence[Row] = (),
-    senders: SenderPool | None = None,
 ) -> RelayResult:
     """Relay until the outbox is empty (`once`) or forever. Only one relay publishes at a
     time (PostgreSQL advisory lock): a second one waits (`wait`) or raises RelayBusy.
-    `preloaded`: rows just committed by this process's submit (`Relay.usable`);
-    `senders`: sender processes it started (closed here, used or not)."""
-    try:
-        conn = store.open_store(s, "hub-court-relay")
-    except BaseException:
-        if senders is not None:
-            senders.close()
-        raise
+    `preloaded`: rows just committed by this process's submit (`Relay.usable`)."""
+    conn = store.open_store(s, "hub-court-relay")
     key = lock_key(s)
     try:
         if not try_lock(conn, key):
@@ -49,7 +41,7 @@ def run(
                 if should_stop and should_stop():
                     return RelayResult(note="stopped while waiting for the relay lock")
                 time.sleep(poll_seconds)
-        relay, senders = Relay(s, conn, senders), None
+        relay = Relay(s, conn)
         listener = None if once else _listen(s)
         try:
             relay.recover()
@@ -68,8 +60,6 @@ def run(
             if listener is not None:
                 listener.close()
     finally:
-        if senders is not None:  # not handed to a relay
-            senders.close()
         conn.close()  # ends the session: releases the advisory lock
 
 
@@ -112,19 +102,17 @@ def unsent(s: Settings) -> int:
 
 def drain_after_submit(
     s: Settings, timeout: float = 60.0, progress: Callable[[int], None] | None = None,
-    preloaded: Sequence[Row] = (), senders: SenderPool | None = None,
+    preloaded: Sequence[Row] = (),
 ) -> RelayResult:
     """`submit`'s own drain (`preloaded`: the outbox rows it just committed, published
     without reading them back when nothing else is pending). If another relay holds the
     lock, it will publish our rows: wait until the outbox is empty or the lock frees, up
-    to `timeout`. `senders`: sender processes the submit started (`start_senders`)."""
+    to `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return run(s, once=True, wait=False, progress=progress, preloaded=preloaded,
-                       senders=senders)
+            return run(s, once=True, wait=False, progress=progress, preloaded=preloaded)
         except RelayBusy:
-            senders = None  # closed by run
             if unsent(s) == 0:
                 return RelayResult(note="published by the running relay")
             if time.monotonic() > deadline:

@@ -26,16 +26,16 @@ from typing import Any
 
 from kafka import TopicPartition
 
-from hub import codec, db, kafka
+from hub import codec, db, fastappend, kafka
 from hub.config import Settings
 from hub.domain.events import CourtCheckpoint
 from hub.errors import HubError, ServiceUnavailable
+from hub.fastappend import record_tail
 from hub.keys import court_signer, ensure_key
 from hub.ledger import SIG_HEADER, SIGNER_HEADER, MerkleAccumulator, SigningKey, leaf_hash
 from hub.log import get_logger
-from hub.senders import Item, SenderPool, partition_of, send_items
+from hub.partitioner import partition_of
 from producers.court import store
-from producers.court.senders import next_offsets, start_senders
 
 log = get_logger("court.relay")
 
@@ -46,6 +46,13 @@ FAULT_AFTER_PUBLISH = "relay-after-publish"
 
 # An outbox row: court_code, court_seq, listing_id, event_id, value, signature, signer.
 Row = tuple[Any, ...]
+
+
+@dataclass
+class _Landed:
+    """A batch queued by `hub.fastappend.append`: where its runs of records landed."""
+
+    landings: list[fastappend.Landing]
 
 
 class RelayBusy(HubError):
@@ -89,11 +96,11 @@ def try_lock(conn: db.Connection, key: int) -> bool:
 
 
 class Relay:
-    """One relay session: holds the advisory lock and one producer (checkpoints, small
-    batches), plus sender processes for large batches (`hub.senders`)."""
+    """One relay session: holds the advisory lock and one idempotent producer, into whose
+    batches events are written directly (`hub.fastappend`; `send` where kafka-python lacks
+    what that needs)."""
 
-    def __init__(self, s: Settings, conn: db.Connection,
-                 senders: SenderPool | None = None) -> None:
+    def __init__(self, s: Settings, conn: db.Connection) -> None:
         self.s = s
         self.conn = conn
         self.sch = store.schema(s)
@@ -102,13 +109,10 @@ class Relay:
         self.courts: dict[str, _Court] = {}
         kafka.ensure_topics(s, kafka.topic_specs(s))
         self.producer = kafka.producer(s, client_id="hub-court-relay")
-        self._senders = senders  # started early by a submit (`start_senders`), or lazily
+        self._fast = fastappend.usable(self.producer)
         self.result = RelayResult()
 
     def close(self) -> None:
-        if self._senders is not None:
-            self._senders.close()
-            self._senders = None
         self.producer.close(timeout=10)
 
     # --------------------------------------------------------------------- state
@@ -261,28 +265,36 @@ class Relay:
         except kafka.UNAVAILABLE as e:
             raise kafka.unavailable(self.s, e) from e
 
-    def _send(self, rows: list[Row], pool: SenderPool | None) -> int | list[Any]:
-        """Hand a batch to the sender processes (their ticket) or to this relay's producer
-        (its futures); partitions chosen as the default partitioner would (`hub.senders`)."""
+    def _send(self, rows: list[Row]) -> _Landed | list[Any]:
+        """Queue a batch in the producer: where its records landed (`hub.fastappend`), or
+        their futures (`send`, where kafka-python lacks what fastappend needs). Partitions
+        are chosen as the default partitioner would (`hub.partitioner`)."""
         parts = self._partitions()
         topic = self.topic
-        items: list[Item] = []
-        for _, _, lid, _, value, sig, signer in rows:
-            key = lid.encode("utf-8")
-            items.append((topic, partition_of(key, parts), key, bytes(value),
-                          [(SIG_HEADER, bytes(sig)), (SIGNER_HEADER, signer.encode("ascii"))]))
-        if pool is not None:
-            return pool.send(items)
         try:
-            return send_items(self.producer, items)
+            if self._fast:
+                runs: dict[int, list[bytes]] = {}
+                for _, _, lid, _, value, sig, signer in rows:
+                    key = lid.encode("utf-8")
+                    tail = record_tail(key, value, [(SIG_HEADER, sig),
+                                                    (SIGNER_HEADER, signer.encode("ascii"))])
+                    part = partition_of(key, parts)
+                    run = runs.get(part)
+                    if run is None:
+                        runs[part] = [tail]
+                    else:
+                        run.append(tail)
+                return _Landed([landing for part, tails in runs.items()
+                                for landing in fastappend.append(self.producer, topic, part,
+                                                                 tails)])
+            send = self.producer.send
+            return [send(topic, key=lid.encode("utf-8"), value=bytes(value),
+                         partition=partition_of(lid.encode("utf-8"), parts),
+                         headers=[(SIG_HEADER, bytes(sig)),
+                                  (SIGNER_HEADER, signer.encode("ascii"))])
+                    for _, _, lid, _, value, sig, signer in rows]
         except kafka.UNAVAILABLE as e:
             raise kafka.unavailable(self.s, e) from e
-
-    def _pool(self, first: int) -> SenderPool | None:
-        """Sender processes for a publish whose first batch has `first` rows."""
-        if self._senders is None:
-            self._senders = start_senders(self.s, first, len(self._partitions()))
-        return self._senders
 
     def usable(self, rows: Sequence[Row]) -> list[Row]:
         """`rows` (outbox rows a submit just committed, still in its memory) if they are
@@ -322,17 +334,12 @@ class Relay:
 
         with ThreadPoolExecutor(1, thread_name_prefix="court-relay-db") as db_thread:
             fetching = next_batch(("", 0))
-            pool: SenderPool | None = None
             while True:
                 rows = fetching.result()
                 if not rows:
                     break
                 fetching = next_batch((rows[-1][0], int(rows[-1][1])))
-                if not total and not marks:
-                    # One path for the whole call (batches in flight overlap): a
-                    # partition is never written by two producers at once.
-                    pool = self._pool(len(rows))
-                sent = self._send(rows, pool)
+                sent = self._send(rows)
                 marks.append(db_thread.submit(self._mark, rows, sent))
                 if len(marks) > 2:
                     done = marks.pop(0).result()
@@ -346,16 +353,18 @@ class Relay:
                     progress(done)
         return total
 
-    def _mark(self, rows: list[tuple[Any, ...]], sent: int | list[Any]) -> int:
+    def _mark(self, rows: list[tuple[Any, ...]], sent: _Landed | list[Any]) -> int:
         timeout = self.s.kafka_request_timeout_ms / 1000 * 4
-        if isinstance(sent, int):
-            assert self._senders is not None  # noqa: S101 - a ticket comes from the pool
-            offsets = next_offsets(self._senders.results(sent, timeout))
-        else:
-            try:
-                offsets = next_offsets(f.get(timeout=timeout) for f in sent)  # raises on error
-            except kafka.UNAVAILABLE as e:
-                raise kafka.unavailable(self.s, e) from e
+        try:  # raises the producer's error, if any
+            if isinstance(sent, _Landed):
+                offsets = fastappend.settle(sent.landings, timeout)
+            else:
+                offsets = {}
+                for md in (f.get(timeout=timeout) for f in sent):
+                    if md.offset + 1 > offsets.get(md.partition, -1):
+                        offsets[md.partition] = md.offset + 1
+        except kafka.UNAVAILABLE as e:
+            raise kafka.unavailable(self.s, e) from e
         if os.environ.get(FAULT_ENV) == FAULT_AFTER_PUBLISH:
             # Fault injection (tests): die like kill -9 between publishing and marking sent.
             os._exit(137)

@@ -23,7 +23,6 @@ from hub.domain.listing import ListingState, TransitionError, apply
 from hub.errors import InputError
 from hub.keys import court_signer, ensure_key
 from hub.ledger import GENESIS_HASH, SigningKey, chain_hash
-from hub.senders import SenderPool
 from producers.court import copytext, store
 from producers.court.avrobin import avro_long, micros
 from producers.court.prepare import (
@@ -37,7 +36,6 @@ from producers.court.prepare import (
     sign_chunk,
     splice,  # noqa: F401 - part of this module's API (inlined in _record)
 )
-from producers.court.senders import start_senders as _start_senders
 
 Progress = Callable[[int], None]
 # An outbox row as the relay reads it: court_code, court_seq, listing_id, event_id, value,
@@ -92,12 +90,9 @@ class SubmitResult:
     # then `drain_after_submit(s, preloaded=result.committed)`): published without being
     # read back when nothing older is pending. Not part of the result's document.
     committed: list[Row] = field(default_factory=list, repr=False, compare=False)
-    # Sender processes started for that drain (`start_senders=True`), or None.
-    senders: SenderPool | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in ("committed", "senders")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "committed"}
 
 
 @dataclass
@@ -150,13 +145,9 @@ def submit(
     relay: bool = True,
     progress: Progress | None = None,
     on_key_created: Callable[[str], None] | None = None,
-    start_senders: bool | None = None,
 ) -> SubmitResult:
     """Validate and record a whole file of decisions; then drain the outbox unless
-    `relay=False`. Raises SubmitRejected (InputError, exit 2) listing every problem.
-    `start_senders` (default: `relay`): start the relay's sender processes while recording
-    (`result.senders`, for `drain_after_submit(senders=...)`, which closes them)."""
-    senders = None
+    `relay=False`. Raises SubmitRejected (InputError, exit 2) listing every problem."""
     text = list(lines)
     # Before the fork, and for as long as the workers live (a replaced worker forks again):
     # they read the lines from their own copy instead of receiving them.
@@ -177,19 +168,13 @@ def submit(
                 if on_key_created:
                     on_key_created(code)
 
-        if relay if start_senders is None else start_senders:
-            senders = _start_senders(s, len(prepared))
         conn = store.open_store(s, "hub-court-submit")
         try:
             published = _record(s, conn, text, prepared, keys, result, pool)
             if not relay:
-                result.committed, result.senders, senders = published, senders, None
+                result.committed = published
         finally:
             conn.close()
-    except BaseException:
-        if senders is not None:
-            senders.close()
-        raise
     finally:
         if pool is not None:
             pool.terminate()
@@ -198,7 +183,7 @@ def submit(
     if relay:
         from producers.court.drain import drain_after_submit
 
-        r = drain_after_submit(s, preloaded=published, senders=senders)
+        r = drain_after_submit(s, preloaded=published)
         result.published, result.checkpoints, result.relay_note = (
             r.published, r.checkpoints, r.note,
         )

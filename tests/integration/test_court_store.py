@@ -115,11 +115,24 @@ def test_long_running_relay_publishes_new_rows(hub_settings):
     assert store.checkpoints(s)[-1]["tree_size"] == 50
 
 
-@pytest.mark.parametrize("senders", ["0", "2"], ids=["one-producer", "sender-processes"])
-def test_crash_with_several_batches_in_flight_publishes_nothing_twice(hub_settings, senders):
+def test_relay_publishes_through_send_where_fastappend_cannot_be_used(hub_settings,
+                                                                      monkeypatch):
+    """The relay's fallback, for a kafka-python without the internals hub.fastappend writes
+    into: the same log, record by record through `send`."""
+    from hub import fastappend
+
+    monkeypatch.setattr(fastappend, "usable", lambda producer: False)
+    s = hub_settings
+    lines = many_lines(250)
+    r = service.submit(s, lines, relay=False)
+    monkeypatch.setenv("HUB_RELAY_BATCH", "100")
+    assert drain.drain(s).published == r.accepted == 250
+    check_court_log(s, [json.loads(x) for x in lines])
+
+
+def test_crash_with_several_batches_in_flight_publishes_nothing_twice(hub_settings):
     """Pipelined batches: the relay dies after the first batch is acknowledged while the
-    next may already be on the broker; the restart finds both and publishes the rest.
-    With sender processes, partitions are shared between them."""
+    next may already be on the broker; the restart finds both and publishes the rest."""
     import subprocess
     import sys
 
@@ -128,7 +141,7 @@ def test_crash_with_several_batches_in_flight_publishes_nothing_twice(hub_settin
     s = hub_settings
     lines = many_lines(450)
     service.submit(s, lines, relay=False)
-    env = hub_env(s) | {"HUB_RELAY_BATCH": "100", "HUB_RELAY_SENDERS": senders}
+    env = hub_env(s) | {"HUB_RELAY_BATCH": "100"}
     crashed = subprocess.run([sys.executable, "-m", "hub", "court", "relay", "--once"],
                              env=env | {"HUB_FAULT": "relay-after-publish"},
                              capture_output=True, text=True, timeout=120)
@@ -267,53 +280,14 @@ def test_migration_4_keeps_a_stores_listings_and_their_lookup(hub_settings):
     assert [r["listing_id"] for r in public.query(s, id_number=who)] == ["M1"]
 
 
-def test_submit_started_senders_publish_and_end(hub_settings, monkeypatch):
-    """The sender processes a submit starts before recording publish its rows, and are gone
-    when it returns; so are those of a rejected file (nothing started is left behind)."""
-    import os
-
-    from producers.court.submit import SubmitRejected
-
-    def my_senders() -> list[str]:
-        me = str(os.getpid()).encode()
-        out = []
-        for proc in os.listdir("/proc"):
-            try:
-                with open(f"/proc/{proc}/cmdline", "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if b"hub.senders" in argv and me in argv:
-                out.append(proc)
-        return out
-
-    s = hub_settings
-    monkeypatch.setenv("HUB_RELAY_SENDERS", "2")
-    lines = many_lines(300, prefix="S")
-    result = service.submit(s, lines)
-    assert result.accepted == result.published == 300
-    assert not my_senders()
-    check_court_log(s, [json.loads(x) for x in lines])
-
-    from tests.unit.builders import shield_data
-
-    # refused while recording (state rules), after the senders were started
-    bad = many_lines(5, prefix="X") + [line(shield_data("NOT-LISTED"))]
-    with pytest.raises(SubmitRejected):
-        service.submit(s, bad)
-    assert not my_senders()
-
-
-@pytest.mark.parametrize("senders", [0, 2])
-def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(
-        hub_settings, monkeypatch, senders):
+@pytest.mark.parametrize("relay", [False, True])
+def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(hub_settings, relay):
     """Two courts list the same listing_id at the same moment: the one that commits second
-    is refused as a whole with a message naming the listing, not a database error. With
-    sender processes already started for its drain, none of its rows is published."""
+    is refused as a whole with a message naming the listing, not a database error. Even
+    with its drain to follow, none of its rows is published."""
     from producers.court.submit import ConcurrentListing
 
     s = hub_settings
-    monkeypatch.setenv("HUB_RELAY_SENDERS", str(senders))
     service.submit(s, many_lines(1, prefix="warm"), relay=False)  # the store exists
     sch = store.schema(s)
     other = db.connect(s.pg_dsn)  # a submit of another court, holding L-race uncommitted
@@ -325,7 +299,7 @@ def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(
     def mine() -> None:
         try:
             service.submit(s, many_lines(300, prefix="R") + [
-                line(list_data("L-race", decision_no="race-1"))], relay=bool(senders))
+                line(list_data("L-race", decision_no="race-1"))], relay=relay)
         except BaseException as e:  # noqa: BLE001 - checked below
             errors.append(e)
 
@@ -348,7 +322,7 @@ def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(
     assert len(errors) == 1 and isinstance(errors[0], ConcurrentListing), errors
     assert "listing_id L-race was recorded by another submit" in str(errors[0])
     assert store.row_counts(s)["decisions"] == 1  # nothing of the refused file
-    if senders:
+    if relay:
         from hub import kafka
 
         assert sum(kafka.end_offsets(s, [s.court_topic]).values()) == 0

@@ -1,4 +1,5 @@
-"""Pure helpers of the relay's sender processes and the outbox's binary COPY rows."""
+"""Pure helpers of the court relay: partitions as the default partitioner picks them, and
+the binary COPY rows of the outbox and listings."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from kafka.partitioner.default import DefaultPartitioner
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 
-from hub.senders import murmur2, partition_of
+from hub.partitioner import murmur2, partition_of
 from producers.court import store
 
 

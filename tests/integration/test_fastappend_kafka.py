@@ -1,0 +1,73 @@
+"""`hub.fastappend` against the real Kafka: records written straight into an idempotent
+producer's batches arrive complete, in order, beside records `send` queued on the same
+partitions, at the offsets `settle` reports; bad calls queue nothing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from kafka.errors import IllegalStateError, MessageSizeTooLargeError
+
+from hub import fastappend, kafka
+from tests.e2e.test_court_e2e import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def _topic(s, name: str = "fastappend.v1") -> str:  # type: ignore[no-untyped-def]
+    topic = s.topic(name)
+    kafka.ensure_topics(s, [kafka.TopicSpec(topic, {})], partitions=2)
+    return topic
+
+
+def test_appended_records_arrive_in_order_beside_sent_ones(hub_settings):
+    s = hub_settings
+    topic = _topic(s)
+    p = kafka.producer(s, client_id="test-fastappend")
+    assert fastappend.usable(p)
+    expected: dict[int, list[tuple[bytes, bytes, list[tuple[str, bytes]]]]] = {0: [], 1: []}
+    landings = []
+    try:
+        for round_ in range(4):  # several batches per partition (256 KiB each), mixed
+            for part in (0, 1):
+                records = [(f"k{part}-{round_}-{i}".encode(), os.urandom(900 + i % 200),
+                            [("sig", os.urandom(64)), ("signer", b"court:350402")])
+                           for i in range(700)]
+                landings += fastappend.append(
+                    p, topic, part, [fastappend.record_tail(*r) for r in records])
+                expected[part] += records
+                sent = (f"send{part}-{round_}".encode(), b"by send", [("h", b"1")])
+                p.send(topic, key=sent[0], value=sent[1], headers=sent[2], partition=part)
+                expected[part].append(sent)
+        p.flush()
+        offsets = fastappend.settle(landings, timeout=30)
+    finally:
+        p.close()
+    got = read_topic(s, topic)
+    for part in (0, 1):
+        mine = [r for r in got if r.partition == part]
+        assert [r.offset for r in mine] == list(range(len(expected[part])))
+        assert [(r.key, r.value, list(r.headers)) for r in mine] == expected[part]
+        # settle: the offset after the last appended record (a sent one follows it)
+        assert offsets[part] == len(expected[part]) - 1
+    assert len({id(f) for _, f, _ in landings}) > 8  # records spread over many batches
+
+
+def test_a_record_too_large_queues_nothing_of_its_call(hub_settings):
+    s = hub_settings
+    topic = _topic(s)
+    p = kafka.producer(s, client_id="test-fastappend", max_request_size=20_000)
+    try:
+        ok = fastappend.record_tail(b"a", b"x" * 100, [])
+        huge = fastappend.record_tail(b"b", b"x" * 30_000, [])
+        with pytest.raises(MessageSizeTooLargeError):
+            fastappend.append(p, topic, 0, [ok, huge])
+        landed = fastappend.append(p, topic, 0, [ok])
+        p.flush()
+        assert fastappend.settle(landed, timeout=30) == {0: 1}
+    finally:
+        p.close()
+    assert [(r.key, r.offset) for r in read_topic(s, topic)] == [(b"a", 0)]
+    with pytest.raises(IllegalStateError):
+        fastappend.append(p, topic, 0, [ok])
