@@ -34,7 +34,7 @@ from hub.fastappend import record_tail
 from hub.keys import court_signer, ensure_key
 from hub.ledger import SIG_HEADER, SIGNER_HEADER, MerkleAccumulator, SigningKey, leaf_hash
 from hub.log import get_logger
-from hub.partitioner import partition_of
+from hub.partitioner import murmur2, partition_of
 from producers.court import store
 
 log = get_logger("court.relay")
@@ -44,7 +44,8 @@ FAULT_ENV = "HUB_FAULT"
 FAULT_AFTER_PUBLISH = "relay-after-publish"
 
 
-# An outbox row: court_code, court_seq, listing_id, event_id, value, signature, signer.
+# An outbox row: court_code, court_seq, listing_id, event_id, value, signature, signer; rows a
+# submit hands over (`preloaded`) add hub.partitioner.murmur2 of the listing_id.
 Row = tuple[Any, ...]
 
 
@@ -178,11 +179,14 @@ class Relay:
         with db.unit_of_work(self.conn) as uow:
             cur = uow.cursor
             if found:
+                codes, seqs, ids = zip(*found, strict=True)
                 cur.execute(
-                    f"UPDATE {self.sch}.outbox o SET sent_at = now() FROM {self.sch}.courts c"
-                    f" WHERE c.court_code = o.court_code AND o.event_id = ANY(%s)"
+                    f"UPDATE {self.sch}.outbox o SET sent_at = now() FROM {self.sch}.courts c,"
+                    " unnest(%s::text[], %s::bigint[], %s::text[]) AS f(code, seq, event_id)"
+                    " WHERE o.court_code = f.code AND o.court_seq = f.seq"
+                    " AND o.event_id = f.event_id AND c.court_code = o.court_code"
                     f" AND {store.UNSENT}",
-                    (list(found),),
+                    (list(codes), list(seqs), list(ids)),
                 )
                 self.result.recovered += cur.rowcount
                 if cur.rowcount:
@@ -202,7 +206,9 @@ class Relay:
             self._fold(cur)
             uow.commit()
 
-    def _scan(self, stored: dict[int, int]) -> tuple[set[str], dict[int, int]]:
+    def _scan(self, stored: dict[int, int]) -> tuple[set[tuple[str, int, str]], dict[int, int]]:
+        """The events on the topic past the stored offsets, as (court_code, court_seq,
+        event_id), and the partitions' end offsets."""
         consumer = kafka.consumer(self.s, client_id="hub-court-relay-recovery")
         try:
             parts = [TopicPartition(self.topic, p)
@@ -212,7 +218,7 @@ class Relay:
             consumer.assign(parts)
             ends = consumer.end_offsets(parts)
             begins = consumer.beginning_offsets(parts)
-            found: set[str] = set()
+            found: set[tuple[str, int, str]] = set()
             todo = {}
             for tp in parts:
                 start = max(stored.get(tp.partition, 0), begins[tp])
@@ -226,8 +232,8 @@ class Relay:
                 for tp, records in consumer.poll(timeout_ms=500).items():
                     for r in records:
                         if r.offset < todo.get(tp, 0):
-                            _, rec = codec.decode_dict(r.value)
-                            found.add(rec["meta"]["event_id"])
+                            meta = codec.decode_dict(r.value)[1]["meta"]
+                            found.add((meta["court_code"], meta["court_seq"], meta["event_id"]))
                     if tp in todo and consumer.position(tp) >= todo[tp]:
                         del todo[tp]
                         consumer.pause(tp)
@@ -274,11 +280,13 @@ class Relay:
         try:
             if self._fast:
                 runs: dict[int, list[bytes]] = {}
-                for _, _, lid, _, value, sig, signer in rows:
+                n = len(parts)
+                for row in rows:
+                    _, _, lid, _, value, sig, signer = row[:7]
                     key = lid.encode("utf-8")
                     tail = record_tail(key, value, [(SIG_HEADER, sig),
                                                     (SIGNER_HEADER, signer.encode("ascii"))])
-                    part = partition_of(key, parts)
+                    part = parts[((row[7] if len(row) > 7 else murmur2(key)) & 0x7FFFFFFF) % n]
                     run = runs.get(part)
                     if run is None:
                         runs[part] = [tail]
@@ -292,7 +300,7 @@ class Relay:
                          partition=partition_of(lid.encode("utf-8"), parts),
                          headers=[(SIG_HEADER, bytes(sig)),
                                   (SIGNER_HEADER, signer.encode("ascii"))])
-                    for _, _, lid, _, value, sig, signer in rows]
+                    for _, _, lid, _, value, sig, signer, *_ in rows]
         except kafka.UNAVAILABLE as e:
             raise kafka.unavailable(self.s, e) from e
 
@@ -372,7 +380,7 @@ class Relay:
             cur = uow.cursor
             self._load_courts(cur)
             batch: dict[str, list[int]] = {}
-            for code, seq, _, event_id, value, _, _ in rows:
+            for code, seq, _, event_id, value, *_ in rows:
                 self.courts[code].pending[int(seq)] = (bytes(value), event_id)
                 batch.setdefault(code, []).append(int(seq))
             self._store_offsets(cur, offsets)

@@ -109,6 +109,16 @@ MIGRATIONS = [
         CREATE INDEX listings_subject ON {schema}.listings (subject_id);
         """,
     ),
+    Migration(
+        5,
+        "the outbox without a unique index on event_id; the relay's recovery looks rows up by"
+        " primary key",
+        # Event ids are random (UUIDv5), so each of a large submit's rows went to a random
+        # page of that index: a third of the outbox COPY (issue #4). An event id is a
+        # function of (court_code, decision_no), which the decisions table keeps unique,
+        # and one decision has one outbox row (same transaction, same court_seq).
+        "ALTER TABLE {schema}.outbox DROP CONSTRAINT IF EXISTS outbox_event_id_key",
+    ),
 ]
 
 # An outbox row `o` is unsent (given its court's row `c`) when it is neither marked nor

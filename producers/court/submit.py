@@ -39,7 +39,7 @@ from producers.court.prepare import (
 
 Progress = Callable[[int], None]
 # An outbox row as the relay reads it: court_code, court_seq, listing_id, event_id, value,
-# signature, signer.
+# signature, signer; a submit's own rows add the key's hash (`Prepared.key_hash`).
 Row = tuple[Any, ...]
 
 DECISION_COLUMNS = (
@@ -271,7 +271,8 @@ def _record(
         # gives the same text for the same row; tests/unit/test_court_fastpath.py).
         decision_lines: list[str] = []
         outbox: dict[str, list[tuple[bytes, bytes]]] = {c: [] for c in courts}
-        keys_of: dict[str, list[tuple[int, str, str]]] = {c: [] for c in courts}  # seq, lid, eid
+        keys_of: dict[str, list[tuple[int, str, str, int | None]]] = {c: [] for c in courts}
+        # ^ seq, listing_id, event_id, key_hash
         changed: dict[str, str] = {}  # listing_id -> court_code
         subjects: dict[str, str] = {}  # subject id of the listings whose state is JSON here
         checked: set[str] = set()  # courts whose first fast-path value was re-derived
@@ -283,7 +284,7 @@ def _record(
         code_fields = {c: binary_field(c) for c in courts}
         decided_texts: dict[tuple[datetime, Any], str] = {}  # str() of a datetime: ~1 µs
         for p in prepared:
-            line, code, no, lid, action, decided_at, h, eid, pre, mid, post, new_state, sid = p
+            line, code, no, lid, action, decided_at, h, eid, pre, mid, post, new_state, sid, kh = p
             prior = seen.get((code, no))
             if prior is not None:
                 if prior[0] == h:
@@ -335,7 +336,7 @@ def _record(
             )
             outbox[code].append((copytext.outbox_prefix(
                 code_fields[code], seq, eid, binary_field(lid)), value))
-            keys_of[code].append((seq, lid, eid))
+            keys_of[code].append((seq, lid, eid, kh))
             signer.add(code, value)
         if errors:
             raise SubmitRejected(errors)
@@ -380,8 +381,9 @@ def _record(
                  for (prefix, value), sig in zip(rows, sigs, strict=True)),
             )
             published.extend(
-                (code, seq, lid, eid, value, sig, signer_name)
-                for (seq, lid, eid), (_, value), sig in zip(keys_of[code], rows, sigs, strict=True)
+                (code, seq, lid, eid, value, sig, signer_name, kh)
+                for (seq, lid, eid, kh), (_, value), sig in zip(keys_of[code], rows, sigs,
+                                                                 strict=True)
             )
         for code, head in heads.items():
             cur.execute(

@@ -280,6 +280,36 @@ def test_migration_4_keeps_a_stores_listings_and_their_lookup(hub_settings):
     assert [r["listing_id"] for r in public.query(s, id_number=who)] == ["M1"]
 
 
+def test_migration_5_drops_the_event_id_index_and_recovery_still_finds_rows(hub_settings):
+    """A store from before migration 5 (unique index on outbox.event_id) loses that index
+    and keeps its rows; a relay that died after publishing is recovered by primary key."""
+    import subprocess
+    import sys
+
+    from tests.conftest import hub_env
+
+    s = hub_settings
+    sch = store.schema(s)
+    conn = db.connect(s.pg_dsn)
+    try:
+        db.migrate(conn, sch, [m for m in store.MIGRATIONS if m.version < 5])
+        service.submit(s, many_lines(30), relay=False)  # applies migration 5
+        with db.unit_of_work(conn) as uow:
+            uow.cursor.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s"
+                               " AND tablename = 'outbox'", (sch,))
+            assert [d for (d,) in uow.cursor.fetchall() if "event_id" in d] == []
+            uow.cursor.execute(f"SELECT count(*) FROM {sch}.outbox")
+            assert uow.cursor.fetchone()[0] == 30
+    finally:
+        conn.close()
+    crashed = subprocess.run([sys.executable, "-m", "hub", "court", "relay", "--once"],
+                             env=hub_env(s) | {"HUB_FAULT": "relay-after-publish"},
+                             capture_output=True, text=True, timeout=120)
+    assert crashed.returncode == 137, crashed.stderr
+    assert drain.drain(s).recovered == 30
+    check_court_log(s, [json.loads(x) for x in many_lines(30)])
+
+
 @pytest.mark.parametrize("relay", [False, True])
 def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(hub_settings, relay):
     """Two courts list the same listing_id at the same moment: the one that commits second
