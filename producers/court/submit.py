@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from hub import codec, db
 from hub.config import Settings
 from hub.domain.decisions import DecisionError, meta_for, parse_line, to_event
@@ -212,6 +214,16 @@ def _check_fast_path(
         raise RuntimeError("provisional listing state differs from apply()")
 
 
+# A large list of keys goes to PostgreSQL as one JSON text, expanded by the server: an array
+# parameter is quoted element by element by psycopg2 and parsed as a literal by the server,
+# twice the time for a file's 200k keys (~0.35 s against ~0.16 s a query, issue #4).
+_JSON_TEXTS = "SELECT json_array_elements_text(%s::json)"
+
+
+def _json_list(items: Iterable[str]) -> str:
+    return orjson.dumps(list(items)).decode()
+
+
 def _record(
     s: Settings,
     conn: db.Connection,
@@ -250,15 +262,15 @@ def _record(
         for code in courts:
             cur.execute(
                 f"SELECT decision_no, content_hash FROM {sch}.decisions"
-                " WHERE court_code = %s AND decision_no = ANY(%s)",
-                (code, numbers[code]),
+                f" WHERE court_code = %s AND decision_no IN ({_JSON_TEXTS})",
+                (code, _json_list(numbers[code])),
             )
             for no, h in cur.fetchall():
                 seen[(code, no)] = (bytes(h), None)
         cur.execute(
-            f"SELECT listing_id, state FROM {sch}.listings WHERE listing_id = ANY(%s)"
+            f"SELECT listing_id, state FROM {sch}.listings WHERE listing_id IN ({_JSON_TEXTS})"
             " ORDER BY listing_id FOR UPDATE",
-            (list({p.listing_id for p in prepared}),),
+            (_json_list({p.listing_id for p in prepared}),),
         )
         # A state is a model, or the JSON (UTF-8) of a listing new in this file (fast path).
         states: dict[str, ListingState | bytes] = {
