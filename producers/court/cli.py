@@ -69,7 +69,7 @@ def submit(file: str, no_relay: bool, fmt: str) -> None:
     try:
         with _bar("validating and recording", len(lines), big) as progress:
             result = service.submit(
-                s, lines, relay=False, progress=progress,
+                s, lines, relay=False, progress=progress, early_relay=not no_relay,
                 on_key_created=lambda c: click.echo(
                     f"created the signing key of court {c} (public key added to the trust store)",
                     err=True,
@@ -81,8 +81,9 @@ def submit(file: str, no_relay: bool, fmt: str) -> None:
         raise
     if not no_relay:
         with _bar("publishing", result.accepted or None, big) as progress:
-            r = service.drain_after_submit(s, progress=progress, preloaded=result.committed)
-        result.committed = []
+            r = service.drain_after_submit(s, progress=progress, preloaded=result.committed,
+                                           early=result.early)
+        result.committed, result.early = [], None
         result.published, result.checkpoints, result.relay_note = (
             r.published, r.checkpoints, r.note,
         )

@@ -5,14 +5,18 @@ Only one relay publishes at a time: the PostgreSQL advisory lock of `relay.lock_
 from __future__ import annotations
 
 import select
+import threading
 import time
 from collections.abc import Callable, Sequence
 
 from hub import db
 from hub.config import Settings
 from hub.db import Connection
+from hub.log import get_logger
 from producers.court import store
 from producers.court.relay import Relay, RelayBusy, RelayResult, Row, lock_key, try_lock
+
+log = get_logger("court.drain")
 
 
 def run(
@@ -25,10 +29,15 @@ def run(
     on_wait: Callable[[], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     preloaded: Sequence[Row] = (),
+    early: EarlyRelay | None = None,
 ) -> RelayResult:
     """Relay until the outbox is empty (`once`) or forever. Only one relay publishes at a
     time (PostgreSQL advisory lock): a second one waits (`wait`) or raises RelayBusy.
-    `preloaded`: rows just committed by this process's submit (`Relay.usable`)."""
+    `preloaded`: rows just committed by this process's submit (`Relay.usable`); `early`:
+    a relay it started while recording (`EarlyRelay`), used if it got going."""
+    started = early.take() if early is not None else None
+    if started is not None:
+        return _serve(s, *started, once, poll_seconds, progress, should_stop, preloaded)
     conn = store.open_store(s, "hub-court-relay")
     key = lock_key(s)
     try:
@@ -39,28 +48,93 @@ def run(
                 on_wait()
             while not try_lock(conn, key):
                 if should_stop and should_stop():
+                    conn.close()
                     return RelayResult(note="stopped while waiting for the relay lock")
                 time.sleep(poll_seconds)
         relay = Relay(s, conn)
+    except BaseException:
+        conn.close()
+        raise
+    try:
+        relay.recover()
+    except BaseException:
+        relay.close()
+        conn.close()
+        raise
+    return _serve(s, conn, relay, once, poll_seconds, progress, should_stop, preloaded)
+
+
+def _serve(
+    s: Settings, conn: Connection, relay: Relay, once: bool, poll_seconds: float,
+    progress: Callable[[int], None] | None, should_stop: Callable[[], bool] | None,
+    preloaded: Sequence[Row],
+) -> RelayResult:
+    """Publish with a relay that holds the lock (on `conn`) and has recovered; closes both
+    (closing `conn` ends the session, which releases the advisory lock)."""
+    listener = None
+    try:
+        relay.refresh()
         listener = None if once else _listen(s)
-        try:
-            relay.recover()
-            while True:
-                relay.publish(progress, preloaded)
-                preloaded = ()
-                # A drain that ends (--once, or a stop request) ends covered by a checkpoint.
-                stopping = once or bool(should_stop and should_stop())
-                relay.issue_checkpoints(final=stopping)
-                if stopping:
-                    break
-                _wait_for_rows(listener, poll_seconds)
-            return relay.result
-        finally:
-            relay.close()
-            if listener is not None:
-                listener.close()
+        while True:
+            relay.publish(progress, preloaded)
+            preloaded = ()
+            # A drain that ends (--once, or a stop request) ends covered by a checkpoint.
+            stopping = once or bool(should_stop and should_stop())
+            relay.issue_checkpoints(final=stopping)
+            if stopping:
+                break
+            _wait_for_rows(listener, poll_seconds)
+        return relay.result
     finally:
-        conn.close()  # ends the session: releases the advisory lock
+        relay.close()
+        if listener is not None:
+            listener.close()
+        conn.close()
+
+
+class EarlyRelay:
+    """A relay started in the background while a submit records its file: it takes the
+    relay lock (without waiting: if another relay runs, that one publishes), connects and
+    runs its recovery, so that the submit's drain publishes the moment it commits instead
+    of ~0.4 s later (issue #4). Whatever it did not get done, or failed at, the drain does
+    the usual way (`take` returns None). `close` releases it unused."""
+
+    def __init__(self, s: Settings) -> None:
+        self._s = s
+        self._started: tuple[Connection, Relay] | None = None
+        self._thread = threading.Thread(target=self._start, name="court-early-relay",
+                                        daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        conn = None
+        relay = None
+        try:
+            conn = store.open_store(self._s, "hub-court-relay")
+            if not try_lock(conn, lock_key(self._s)):
+                conn.close()
+                return
+            relay = Relay(self._s, conn)
+            relay.recover()
+            self._started = (conn, relay)
+        except Exception as e:  # noqa: BLE001 - the drain starts again and reports it
+            log.info("court.early_relay_failed", error=type(e).__name__)
+            if relay is not None:
+                relay.close()
+            if conn is not None:
+                conn.close()
+
+    def take(self) -> tuple[Connection, Relay] | None:
+        """The connection (holding the lock) and recovered relay, now the caller's."""
+        self._thread.join()
+        started, self._started = self._started, None
+        return started
+
+    def close(self) -> None:
+        started = self.take()
+        if started is not None:
+            started[1].close()
+            started[0].close()
 
 
 def _listen(s: Settings) -> Connection:
@@ -102,17 +176,19 @@ def unsent(s: Settings) -> int:
 
 def drain_after_submit(
     s: Settings, timeout: float = 60.0, progress: Callable[[int], None] | None = None,
-    preloaded: Sequence[Row] = (),
+    preloaded: Sequence[Row] = (), early: EarlyRelay | None = None,
 ) -> RelayResult:
     """`submit`'s own drain (`preloaded`: the outbox rows it just committed, published
-    without reading them back when nothing else is pending). If another relay holds the
-    lock, it will publish our rows: wait until the outbox is empty or the lock frees, up
-    to `timeout`."""
+    without reading them back when nothing else is pending; `early`: the relay it started
+    while recording). If another relay holds the lock, it will publish our rows: wait
+    until the outbox is empty or the lock frees, up to `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return run(s, once=True, wait=False, progress=progress, preloaded=preloaded)
+            return run(s, once=True, wait=False, progress=progress, preloaded=preloaded,
+                       early=early)
         except RelayBusy:
+            early = None  # taken by run
             if unsent(s) == 0:
                 return RelayResult(note="published by the running relay")
             if time.monotonic() > deadline:

@@ -123,6 +123,12 @@ class Relay:
             self.keys[code] = ensure_key(self.s, court_signer(code))[0]
         return self.keys[code]
 
+    def refresh(self) -> None:
+        """Load the courts created since `recover` (by a submit that committed meanwhile:
+        `drain.EarlyRelay`)."""
+        with db.unit_of_work(self.conn) as uow:
+            self._load_courts(uow.cursor)
+
     def _load_courts(self, cur: Any) -> None:
         cur.execute(
             f"SELECT court_code, published_seq, acc_state, last_published_event_id,"

@@ -27,6 +27,7 @@ from hub.keys import court_signer, ensure_key
 from hub.ledger import GENESIS_HASH, SigningKey, chain_hash
 from producers.court import copytext, store
 from producers.court.avrobin import avro_long, micros
+from producers.court.drain import EarlyRelay, drain_after_submit
 from producers.court.prepare import (
     SEQ_PLACEHOLDER,
     Prepared,
@@ -92,9 +93,12 @@ class SubmitResult:
     # then `drain_after_submit(s, preloaded=result.committed)`): published without being
     # read back when nothing older is pending. Not part of the result's document.
     committed: list[Row] = field(default_factory=list, repr=False, compare=False)
+    # The relay started while recording, for that drain (`early_relay=True`), or None.
+    early: EarlyRelay | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "committed"}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("committed", "early")}
 
 
 @dataclass
@@ -147,9 +151,13 @@ def submit(
     relay: bool = True,
     progress: Progress | None = None,
     on_key_created: Callable[[str], None] | None = None,
+    early_relay: bool | None = None,
 ) -> SubmitResult:
     """Validate and record a whole file of decisions; then drain the outbox unless
-    `relay=False`. Raises SubmitRejected (InputError, exit 2) listing every problem."""
+    `relay=False`. Raises SubmitRejected (InputError, exit 2) listing every problem.
+    `early_relay` (default: `relay`): start the relay while recording (`drain.EarlyRelay`;
+    with `relay=False` it is `result.early`, for `drain_after_submit(early=...)`)."""
+    early: EarlyRelay | None = None
     text = list(lines)
     # Before the fork, and for as long as the workers live (a replaced worker forks again):
     # they read the lines from their own copy instead of receiving them.
@@ -170,22 +178,31 @@ def submit(
                 if on_key_created:
                     on_key_created(code)
 
+        def start_relay() -> None:  # once the file is known valid, before its COPYs
+            nonlocal early
+            early = EarlyRelay(s)
+
         conn = store.open_store(s, "hub-court-submit")
         try:
-            published = _record(s, conn, text, prepared, keys, result, pool)
+            published = _record(s, conn, text, prepared, keys, result, pool,
+                                start_relay if (relay if early_relay is None else early_relay)
+                                else None)
             if not relay:
-                result.committed = published
+                result.committed, result.early, early = published, early, None
         finally:
             conn.close()
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
         inherit(id(text), None)
     if relay:
-        from producers.court.drain import drain_after_submit
 
-        r = drain_after_submit(s, preloaded=published)
+        r = drain_after_submit(s, preloaded=published, early=early)
         result.published, result.checkpoints, result.relay_note = (
             r.published, r.checkpoints, r.note,
         )
@@ -232,9 +249,11 @@ def _record(
     keys: dict[str, SigningKey],
     result: SubmitResult,
     pool: Any,
+    on_valid: Callable[[], None] | None = None,
 ) -> list[Row]:
     """Record the file in one transaction; returns the outbox rows it committed (the
-    relay publishes them without reading them back, `relay.Relay.usable`)."""
+    relay publishes them without reading them back, `relay.Relay.usable`). `on_valid` is
+    called once every rule has passed, before the rows are written."""
     sch = store.schema(s)
     courts = result.courts
     with db.unit_of_work(conn) as uow:
@@ -355,6 +374,8 @@ def _record(
         result.accepted = len(decision_lines)
         if not decision_lines:
             return []
+        if on_valid:
+            on_valid()
         signer.flush()
         store.copy_lines(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_lines)
         # New listings go straight into the table; listings already stored (locked above)

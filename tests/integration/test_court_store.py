@@ -130,6 +130,37 @@ def test_relay_publishes_through_send_where_fastappend_cannot_be_used(hub_settin
     check_court_log(s, [json.loads(x) for x in lines])
 
 
+def test_submit_starts_its_relay_while_recording_and_falls_back_if_it_fails(hub_settings,
+                                                                           monkeypatch):
+    """The relay that ends a submit takes the lock and recovers while the file is being
+    recorded (drain.EarlyRelay); if that fails, the drain starts one the usual way."""
+    s = hub_settings
+    where: list[str] = []
+    real = relay.Relay.recover
+
+    def recover(self):  # type: ignore[no-untyped-def]
+        where.append(threading.current_thread().name)
+        return real(self)
+
+    monkeypatch.setattr(relay.Relay, "recover", recover)
+    first = many_lines(40, prefix="E")
+    assert service.submit(s, first).published == 40
+    assert where == ["court-early-relay"]
+
+    def failing(self):  # type: ignore[no-untyped-def]
+        where.append(threading.current_thread().name)
+        if threading.current_thread().name == "court-early-relay":
+            raise ConnectionError("broker gone for a moment")
+        return real(self)
+
+    monkeypatch.setattr(relay.Relay, "recover", failing)
+    where.clear()
+    more = many_lines(40, prefix="F")
+    assert service.submit(s, more).published == 40
+    assert where == ["court-early-relay", "MainThread"]
+    check_court_log(s, [json.loads(x) for x in first + more])
+
+
 def test_crash_with_several_batches_in_flight_publishes_nothing_twice(hub_settings):
     """Pipelined batches: the relay dies after the first batch is acknowledged while the
     next may already be on the broker; the restart finds both and publishes the rest."""
