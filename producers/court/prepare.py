@@ -34,7 +34,7 @@ from hub.domain.decisions import Decision, ListDecision, meta_for, parse_numbere
 from hub.domain.events import event_id_for
 from hub.domain.listing import DomainError, apply
 from hub.keys import court_signer, load_signing_key
-from hub.ledger import SigningKey
+from hub.ledger import SigningKey, leaf_hash
 from hub.partitioner import murmur2
 from producers.court.avrobin import EPOCH, avro_long, avro_string, micros
 from producers.court.fastlist import prepare_list
@@ -199,8 +199,9 @@ def prepare_range(task: tuple[int, int, int]) -> tuple[list[tuple[Any, ...]], Er
 _KEYS: dict[tuple[str, str], SigningKey] = {}
 
 
-def sign_chunk(args: tuple[Settings, str, list[bytes]]) -> list[bytes]:
-    """Signatures of one court's values (the key file was created by the main process)."""
+def sign_chunk(args: tuple[Settings, str, list[bytes]]) -> tuple[list[bytes], list[bytes]]:
+    """Signatures of one court's values (the key file was created by the main process), and
+    their Merkle leaf hashes (RFC 9162), which the relay folds into the court's log."""
     s, code, values = args
     cache = (str(s.keys_dir), code)
     key = _KEYS.get(cache)
@@ -210,4 +211,4 @@ def sign_chunk(args: tuple[Settings, str, list[bytes]]) -> list[bytes]:
             raise RuntimeError(f"no signing key for court {code}")
         _KEYS[cache] = key
     sign = key.sign
-    return [sign(v) for v in values]
+    return [sign(v) for v in values], [leaf_hash(v) for v in values]

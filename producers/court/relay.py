@@ -45,7 +45,9 @@ FAULT_AFTER_PUBLISH = "relay-after-publish"
 
 
 # An outbox row: court_code, court_seq, listing_id, event_id, value, signature, signer; rows a
-# submit hands over (`preloaded`) add hub.partitioner.murmur2 of the listing_id.
+# submit hands over (`preloaded`) add hub.partitioner.murmur2 of the listing_id (KEY_HASH)
+# and the value's Merkle leaf hash (LEAF), computed where both cores work.
+KEY_HASH, LEAF = 7, 8
 Row = tuple[Any, ...]
 
 
@@ -80,7 +82,8 @@ class _Court:
     last_event_id: str | None
     checkpoint_seq: int
     checkpoint_at: float  # monotonic-ish wall time of the last checkpoint
-    pending: dict[int, tuple[bytes, str]] = field(default_factory=dict)  # sent, not yet folded
+    # sent, not yet folded: court_seq -> (Merkle leaf hash of the value, event id)
+    pending: dict[int, tuple[bytes, str]] = field(default_factory=dict)
     due: list[tuple[int, bytes, str]] = field(default_factory=list)  # checkpoints to issue
 
 
@@ -148,8 +151,8 @@ class Relay:
         for c in self.courts.values():
             start = c.published_seq
             while (item := c.pending.pop(c.published_seq + 1, None)) is not None:
-                value, event_id = item
-                c.acc.append(leaf_hash(value))
+                leaf, event_id = item
+                c.acc.append(leaf)
                 c.published_seq += 1
                 c.last_event_id = event_id
                 if c.published_seq % every == 0:
@@ -208,7 +211,7 @@ class Relay:
                     (c.code, c.published_seq),
                 )
                 for seq, value, event_id in cur.fetchall():
-                    c.pending[int(seq)] = (bytes(value), event_id)
+                    c.pending[int(seq)] = (leaf_hash(bytes(value)), event_id)
             self._fold(cur)
             uow.commit()
 
@@ -292,7 +295,8 @@ class Relay:
                     key = lid.encode("utf-8")
                     tail = record_tail(key, value, [(SIG_HEADER, sig),
                                                     (SIGNER_HEADER, signer.encode("ascii"))])
-                    part = parts[((row[7] if len(row) > 7 else murmur2(key)) & 0x7FFFFFFF) % n]
+                    h = row[KEY_HASH] if len(row) > KEY_HASH else murmur2(key)
+                    part = parts[(h & 0x7FFFFFFF) % n]
                     run = runs.get(part)
                     if run is None:
                         runs[part] = [tail]
@@ -385,18 +389,25 @@ class Relay:
         with db.unit_of_work(self.conn) as uow:
             cur = uow.cursor
             self._load_courts(cur)
-            batch: dict[str, list[int]] = {}
-            for code, seq, _, event_id, value, *_ in rows:
-                self.courts[code].pending[int(seq)] = (bytes(value), event_id)
-                batch.setdefault(code, []).append(int(seq))
+            last: dict[str, int] = {}  # per court, the highest court_seq of the batch
+            courts = self.courts
+            for row in rows:
+                code, seq = row[0], int(row[1])
+                leaf = row[LEAF] if len(row) > LEAF else leaf_hash(bytes(row[4]))
+                courts[code].pending[seq] = (leaf, row[3])
+                if seq > last.get(code, 0):
+                    last[code] = seq
             self._store_offsets(cur, offsets)
             self._fold(cur)
             # A row is sent once its court's contiguous published prefix covers it (the
             # `courts` row just updated by _fold): no per-row UPDATE, which cost the
             # database as much as the relay's reads (issue #4). Only rows published past
             # a gap (after a recovery) are marked one by one.
-            for code, seqs in batch.items():
-                beyond = [q for q in seqs if q > self.courts[code].published_seq]
+            for code, top in last.items():
+                if top <= courts[code].published_seq:
+                    continue
+                beyond = [int(r[1]) for r in rows
+                          if r[0] == code and int(r[1]) > courts[code].published_seq]
                 if beyond:
                     cur.execute(
                         f"UPDATE {self.sch}.outbox SET sent_at = now() WHERE court_code = %s"

@@ -24,7 +24,7 @@ from hub.domain.events import CourtEvent
 from hub.domain.listing import ListingState, TransitionError, apply
 from hub.errors import InputError
 from hub.keys import court_signer, ensure_key
-from hub.ledger import GENESIS_HASH, SigningKey, chain_hash
+from hub.ledger import GENESIS_HASH, SigningKey, chain_hash, leaf_hash
 from producers.court import copytext, store
 from producers.court.avrobin import avro_long, micros
 from producers.court.drain import EarlyRelay, drain_after_submit
@@ -46,7 +46,8 @@ Progress = Callable[[int], None]
 Item = tuple[Any, ...]
 _CODE, _NO, _LID = (Prepared._fields.index(f) for f in ("court_code", "decision_no", "listing_id"))
 # An outbox row as the relay reads it: court_code, court_seq, listing_id, event_id, value,
-# signature, signer; a submit's own rows add the key's hash (`Prepared.key_hash`).
+# signature, signer; a submit's own rows add the key's hash (`Prepared.key_hash`) and the
+# value's Merkle leaf hash (from the signing workers).
 Row = tuple[Any, ...]
 
 DECISION_COLUMNS = (
@@ -410,16 +411,16 @@ def _record(
         for code, rows in outbox.items():
             signer_name = heads[code].key.signer
             signer_f = binary_field(signer_name)
-            sigs = signer.result(code)
+            sigs, leaves = signer.result(code)
             store.copy_binary(
                 cur, f"{sch}.outbox", OUTBOX_COLUMNS,
                 (copytext.outbox_line(prefix, value, sig, signer_f)
                  for (prefix, value), sig in zip(rows, sigs, strict=True)),
             )
             published.extend(
-                (code, seq, lid, eid, value, sig, signer_name, kh)
-                for (seq, lid, eid, kh), (_, value), sig in zip(keys_of[code], rows, sigs,
-                                                                 strict=True)
+                (code, seq, lid, eid, value, sig, signer_name, kh, leaf)
+                for (seq, lid, eid, kh), (_, value), sig, leaf in zip(
+                    keys_of[code], rows, sigs, leaves, strict=True)
             )
         for code, head in heads.items():
             cur.execute(
@@ -463,9 +464,17 @@ class _Signer:
             if self._pool is not None and len(values) >= SIGN_MIN:
                 self._send(code)
 
-    def result(self, code: str) -> list[bytes]:
-        """Every signature of `code`'s values, in the order they were added."""
-        out = [sig for part in self._parts.pop(code) for sig in part.get()]
+    def result(self, code: str) -> tuple[list[bytes], list[bytes]]:
+        """Every signature of `code`'s values, and their Merkle leaf hashes, in the order
+        they were added."""
+        sigs: list[bytes] = []
+        leaves: list[bytes] = []
+        for part in self._parts.pop(code):
+            s, h = part.get()
+            sigs += s
+            leaves += h
         sign = self._heads[code].key.sign
-        out.extend(sign(v) for v in self._values.pop(code))
-        return out
+        rest = self._values.pop(code)
+        sigs.extend(sign(v) for v in rest)
+        leaves.extend(leaf_hash(v) for v in rest)
+        return sigs, leaves

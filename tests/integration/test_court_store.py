@@ -247,6 +247,20 @@ def test_public_query_follows_a_corrected_subject_id(hub_settings):
     assert public.query(s, id_number=new) == []
 
 
+def test_a_file_large_enough_for_worker_processes_publishes_a_valid_log(hub_settings):
+    """With worker processes (validation, signing, key hashes and Merkle leaves computed
+    there) and the relay started while recording: every record on its default-partitioner
+    partition, signatures valid, checkpoint roots matching the events."""
+    from producers.court import submit as submit_module
+
+    s = hub_settings
+    n = submit_module.POOL_FROM + submit_module.SIGN_CHUNK  # a full signing chunk + the rest
+    lines = many_lines(n, prefix="W")
+    r = service.submit(s, lines)
+    assert r.accepted == r.published == n
+    check_court_log(s, [json.loads(x) for x in lines])
+
+
 def test_listings_copied_in_binary_read_back_as_recorded(hub_settings):
     """Listings go in through COPY's binary format (new ones straight, changed ones through
     a temporary table): each row reads back with its decision's recording time, its state
