@@ -13,10 +13,10 @@ future per batch (the batch's `FutureProduceResult`, whose base offset plus a re
 position is its offset).
 
 It touches kafka-python's internals (`_accumulator`, `ProducerBatch`,
-`DefaultRecordBatchBuilder`), so `usable` checks for exactly the attributes it uses and
-`tests/integration/test_fastappend.py` checks the batches it writes against
-kafka-python's own encoder, byte for byte; where anything is missing, callers fall back
-to `send`. A batch without per-record futures cannot be split on MESSAGE_TOO_LARGE (a
+`DefaultRecordBatchBuilder`), so `usable` checks for exactly the attributes it uses,
+`tests/unit/test_fastappend.py` checks the batches it writes against kafka-python's own
+encoder, byte for byte, and `tests/integration/test_fastappend_kafka.py` against the
+broker; where anything is missing, callers fall back to `send`. A batch without per-record futures cannot be split on MESSAGE_TOO_LARGE (a
 batch is at most `batch_size`, 256 KiB, far below the broker's 1 MiB limit): its future
 would then never complete, and the caller's wait fails with a timeout, as for any lost
 acknowledgement."""
