@@ -51,7 +51,7 @@ _LISTING_FIELDS = struct.pack(">h", 5)  # a listings row's field count
 def listing_line(lid: str, code_f: bytes, state: bytes, recorded_f: bytes, subject_id: str
                  ) -> bytes:
     """The listings columns (listing_id, court_code, state, updated_at, subject_id) in COPY
-    binary format: a json column's binary form is its text, so the state (UTF-8 JSON from
+    binary format: a text column's binary form is its UTF-8, so the state (UTF-8 JSON from
     the workers) goes as it is, with no escaping for the server to undo. `code_f`,
     `recorded_f`: `store.binary_field` of the court code and of the time recorded."""
     lid_b, sid_b, int4 = lid.encode(), subject_id.encode(), store.INT4

@@ -51,13 +51,14 @@ def query(s: Settings, id_number: str | None = None, name: str | None = None,
         with db.unit_of_work(conn) as uow:
             if id_number:
                 uow.cursor.execute(
-                    f"SELECT state FROM {sch}.listings"
+                    f"SELECT state::json FROM {sch}.listings"
                     " WHERE subject_id = %s ORDER BY listing_id",
                     (id_number.strip().upper(),),
                 )
             else:
                 uow.cursor.execute(
-                    f"SELECT state FROM {sch}.listings WHERE state->'subject'->>'name' LIKE %s"
+                    f"SELECT state::json FROM {sch}.listings"
+                    " WHERE state::json->'subject'->>'name' LIKE %s"
                     " ORDER BY listing_id LIMIT %s",
                     ("%" + (name or "").replace("%", r"\%").replace("_", r"\_") + "%", limit * 4),
                 )

@@ -291,7 +291,8 @@ def _record(
             for no, h in cur.fetchall():
                 seen[(code, no)] = (bytes(h), None)
         cur.execute(
-            f"SELECT listing_id, state FROM {sch}.listings WHERE listing_id IN ({_JSON_TEXTS})"
+            f"SELECT listing_id, state::json FROM {sch}.listings"
+            f" WHERE listing_id IN ({_JSON_TEXTS})"
             " ORDER BY listing_id FOR UPDATE",
             (_json_list({p[_LID] for p in prepared}),),
         )

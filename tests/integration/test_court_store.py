@@ -276,13 +276,13 @@ def test_listings_copied_in_binary_read_back_as_recorded(hub_settings):
             sch = store.schema(s)
             uow.cursor.execute(
                 f"SELECT l.listing_id, l.updated_at = max(d.recorded_at),"
-                f" l.state->>'listing_id' = l.listing_id,"
-                f" l.state->'subject'->>'id_number' = l.subject_id"
+                f" l.state::json->>'listing_id' = l.listing_id,"
+                f" l.state::json->'subject'->>'id_number' = l.subject_id"
                 f" FROM {sch}.listings l JOIN {sch}.decisions d USING (listing_id)"
                 " GROUP BY l.listing_id")
             rows = uow.cursor.fetchall()
             uow.cursor.execute(
-                f"SELECT state->>'obligation', updated_at > (SELECT min(updated_at)"
+                f"SELECT state::json->>'obligation', updated_at > (SELECT min(updated_at)"
                 f" FROM {sch}.listings) FROM {sch}.listings WHERE listing_id = 'L7'")
             l7 = uow.cursor.fetchone()
     finally:
@@ -294,7 +294,8 @@ def test_listings_copied_in_binary_read_back_as_recorded(hub_settings):
 
 def test_migration_4_keeps_a_stores_listings_and_their_lookup(hub_settings):
     """A store written before migration 4 (jsonb states, expression index) is migrated in
-    place: same states, subject ID numbers filled in, the public query still finds them."""
+    place: same states (text since migration 6), subject ID numbers filled in, the public
+    query still finds them, by ID number and by name."""
     from producers.court import public
     from tests.unit.builders import person_id
 
@@ -315,14 +316,15 @@ def test_migration_4_keeps_a_stores_listings_and_their_lookup(hub_settings):
                 f"INSERT INTO {sch}.listings (listing_id, court_code, state, updated_at)"
                 " VALUES ('M1', '350402', %s::jsonb, now())", (state,))
             uow.commit()
-        store.open_store(s, "test-migrate").close()  # applies migration 4
+        store.open_store(s, "test-migrate").close()  # applies migrations 4 to 6
         with db.unit_of_work(conn) as uow:
             uow.cursor.execute(f"SELECT subject_id, pg_typeof(state)::text, state::jsonb"
                                f" = %s::jsonb FROM {sch}.listings", (state,))
-            assert uow.cursor.fetchall() == [(who, "json", True)]
+            assert uow.cursor.fetchall() == [(who, "text", True)]  # text since migration 6
     finally:
         conn.close()
     assert [r["listing_id"] for r in public.query(s, id_number=who)] == ["M1"]
+    assert [r["listing_id"] for r in public.query(s, name="林")] == ["M1"]
 
 
 def test_migration_5_drops_the_event_id_index_and_recovery_still_finds_rows(hub_settings):
