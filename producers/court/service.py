@@ -1,6 +1,7 @@
 """The court side's Python API (what the CLI and tests call).
 
-- `submit(s, lines, *, relay=True, progress=None, on_key_created=None) -> SubmitResult`
+- `submit(s, lines, *, relay=True, progress=None, on_key_created=None, early_relay=None)
+  -> SubmitResult`
   (raises `SubmitRejected`, an InputError carrying `.errors: list[DecisionError]`)
 - `drain(s, progress=None) -> RelayResult`: publish the outbox now, then final checkpoints.
 """

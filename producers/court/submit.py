@@ -186,11 +186,11 @@ def submit(
             nonlocal early
             early = EarlyRelay(s)
 
+        want_early = relay if early_relay is None else early_relay
         conn = store.open_store(s, "hub-court-submit")
         try:
             published = _record(s, conn, text, prepared, keys, result, pool,
-                                start_relay if (relay if early_relay is None else early_relay)
-                                else None)
+                                start_relay if want_early else None)
             if not relay:
                 result.committed, result.early, early = published, early, None
         finally:
@@ -205,7 +205,6 @@ def submit(
             pool.join()
         inherit(id(text), None)
     if relay:
-
         r = drain_after_submit(s, preloaded=published, early=early)
         result.published, result.checkpoints, result.relay_note = (
             r.published, r.checkpoints, r.note,
