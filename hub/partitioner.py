@@ -41,4 +41,9 @@ def murmur2(data: bytes) -> int:
 
 def partition_of(key: bytes, partitions: list[int]) -> int:
     """The partition kafka-python's DefaultPartitioner picks for `key` (sorted ids)."""
-    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+    return partition_for(murmur2(key), partitions)
+
+
+def partition_for(key_hash: int, partitions: list[int]) -> int:
+    """`partition_of` a key whose `murmur2` is already known."""
+    return partitions[(key_hash & 0x7FFFFFFF) % len(partitions)]

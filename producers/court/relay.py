@@ -30,11 +30,10 @@ from hub import codec, db, fastappend, kafka
 from hub.config import Settings
 from hub.domain.events import CourtCheckpoint
 from hub.errors import HubError, ServiceUnavailable
-from hub.fastappend import record_tail
 from hub.keys import court_signer, ensure_key
 from hub.ledger import SIG_HEADER, SIGNER_HEADER, MerkleAccumulator, SigningKey, leaf_hash
 from hub.log import get_logger
-from hub.partitioner import murmur2, partition_of
+from hub.partitioner import murmur2, partition_for, partition_of
 from producers.court import store
 
 log = get_logger("court.relay")
@@ -289,14 +288,14 @@ class Relay:
         try:
             if self._fast:
                 runs: dict[int, list[bytes]] = {}
-                n = len(parts)
+                tail_of = fastappend.record_tail
                 for row in rows:
                     _, _, lid, _, value, sig, signer = row[:7]
                     key = lid.encode("utf-8")
-                    tail = record_tail(key, value, [(SIG_HEADER, sig),
-                                                    (SIGNER_HEADER, signer.encode("ascii"))])
-                    h = row[KEY_HASH] if len(row) > KEY_HASH else murmur2(key)
-                    part = parts[(h & 0x7FFFFFFF) % n]
+                    tail = tail_of(key, value, [(SIG_HEADER, sig),
+                                                (SIGNER_HEADER, signer.encode("ascii"))])
+                    part = partition_for(
+                        row[KEY_HASH] if len(row) > KEY_HASH else murmur2(key), parts)
                     run = runs.get(part)
                     if run is None:
                         runs[part] = [tail]
@@ -305,12 +304,13 @@ class Relay:
                 return _Landed([landing for part, tails in runs.items()
                                 for landing in fastappend.append(self.producer, topic, part,
                                                                  tails)])
-            send = self.producer.send
-            return [send(topic, key=lid.encode("utf-8"), value=bytes(value),
-                         partition=partition_of(lid.encode("utf-8"), parts),
-                         headers=[(SIG_HEADER, bytes(sig)),
-                                  (SIGNER_HEADER, signer.encode("ascii"))])
-                    for _, _, lid, _, value, sig, signer, *_ in rows]
+            futures = []
+            for _, _, lid, _, value, sig, signer, *_ in rows:
+                key = lid.encode("utf-8")
+                futures.append(self.producer.send(
+                    topic, key=key, value=bytes(value), partition=partition_of(key, parts),
+                    headers=[(SIG_HEADER, bytes(sig)), (SIGNER_HEADER, signer.encode("ascii"))]))
+            return futures
         except kafka.UNAVAILABLE as e:
             raise kafka.unavailable(self.s, e) from e
 

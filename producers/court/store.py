@@ -115,7 +115,8 @@ MIGRATIONS = [
         " primary key",
         # Event ids are random (UUIDv5), so each of a large submit's rows went to a random
         # page of that index: a third of the outbox COPY (issue #4). An event id is a
-        # function of (court_code, decision_no), which the decisions table keeps unique,
+        # function of (court_code, decision_no) (hub.domain.events.event_id_for), which the
+        # decisions table keeps unique,
         # and one decision has one outbox row (same transaction, same court_seq).
         "ALTER TABLE {schema}.outbox DROP CONSTRAINT IF EXISTS outbox_event_id_key",
     ),
@@ -246,7 +247,8 @@ _PG_EPOCH_US = micros(datetime(2000, 1, 1, tzinfo=UTC))
 
 def binary_field(value: str | int | bytes | datetime | None) -> bytes:
     """One field in COPY binary format: str for text, int for bigint, bytes for bytea or
-    json (whose binary form is its UTF-8 text), an aware datetime for timestamptz."""
+    for text already in UTF-8 (a text field's binary form), an aware datetime for
+    timestamptz."""
     if value is None:
         return INT4(-1)
     if isinstance(value, int):

@@ -39,16 +39,13 @@ from producers.court.prepare import (
     sign_chunk,
     splice,  # noqa: F401 - part of this module's API (inlined in _record)
 )
+from producers.court.relay import Row  # the outbox row layout, a submit's own fields last
 
 Progress = Callable[[int], None]
 # A prepared line as the workers send it: the fields of `Prepared`, in order, as a plain
 # tuple (building 200k named tuples took the main process ~0.5 s while the workers ran).
 Item = tuple[Any, ...]
 _CODE, _NO, _LID = (Prepared._fields.index(f) for f in ("court_code", "decision_no", "listing_id"))
-# An outbox row as the relay reads it: court_code, court_seq, listing_id, event_id, value,
-# signature, signer; a submit's own rows add the key's hash (`Prepared.key_hash`) and the
-# value's Merkle leaf hash (from the signing workers).
-Row = tuple[Any, ...]
 
 DECISION_COLUMNS = (
     "court_code", "decision_no", "listing_id", "action", "decided_at", "court_seq", "event_id",
