@@ -21,20 +21,26 @@ def _avro_long(n: int) -> bytes:
     return bytes(out)
 
 
-_SMALL = tuple(_avro_long(n) for n in range(4096))
+_SMALL = tuple(_avro_long(n) for n in range(8192))  # every one- and two-byte value
 
 
 def avro_long(n: int) -> bytes:
     """Avro `long` (and `int`): zig-zag, then base-128 varint, least significant group
-    first."""
-    return _SMALL[n] if 0 <= n < 4096 else _avro_long(n)
+    first. Court sequence numbers up to 2**20 take at most three bytes, built without the
+    loop."""
+    if 0 <= n < 8192:
+        return _SMALL[n]
+    if 0 < n < 1 << 20:
+        z = n << 1
+        return bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80, z >> 14))
+    return _avro_long(n)
 
 
 def avro_string(s: str) -> bytes:
     """Avro `string`: its UTF-8 length as a long, then the bytes."""
     b = s.encode("utf-8")
     n = len(b)
-    return (_SMALL[n] if n < 4096 else _avro_long(n)) + b
+    return (_SMALL[n] if n < 8192 else _avro_long(n)) + b
 
 
 def micros(t: datetime) -> int:

@@ -1,8 +1,7 @@
 """COPY rows of the court store as `hub court submit` writes them, each column formatted
-for its known type: the same text as `store.copy_line` of the row (decisions), or the same
-bytes as `store.binary_row` (the outbox and listings, whose bytea values and JSON states the
-server then takes as they are instead of parsing hex or undoing escapes;
-tests/unit/test_court_fastpath.py), built faster."""
+for its known type: the same bytes as `store.binary_row` of the row (binary format, whose
+times, bytea values and JSON states the server takes as they are instead of parsing text,
+hex or escapes; tests/unit/test_court_fastpath.py), built faster."""
 
 from __future__ import annotations
 
@@ -12,30 +11,32 @@ from collections.abc import Iterable
 from hub.domain.listing import ListingState
 from producers.court import store
 
-# `*_t` arguments are already COPY text (store.copy_str).
+_DECISION_FIELDS = struct.pack(">h", 9)  # a decisions row's field count
 
 
 def decision_line(
-    code_t: str, decision_no: str, lid_t: str, action: str, decided_t: str, seq: int,
-    event_id: str, hash_: bytes, recorded_t: str,
-) -> str:
-    """DECISION_COLUMNS: action and event_id never need escaping (fixed words, UUIDs);
-    `decided_t` is str() of the datetime, as store.copy_text writes it."""
-    return (
-        f"{code_t}\t{store.copy_str(decision_no)}\t{lid_t}\t{action}\t{decided_t}"
-        f"\t{seq}\t{event_id}\t\\\\x{hash_.hex()}\t{recorded_t}\n"
-    )
+    code_f: bytes, decision_no: str, lid_f: bytes, action_f: bytes, decided_f: bytes,
+    seq: int, eid_f: bytes, hash_: bytes, recorded_f: bytes,
+) -> bytes:
+    """DECISION_COLUMNS in COPY binary format (`store.copy_binary`); `*_f`: the
+    `store.binary_field` of the court code, listing id, action, the two times and the
+    event id. Binary rather than text: the server parsed two timestamps and a hex hash per
+    row, 0.99 s against 0.78 s for 200k rows (issue #4)."""
+    no, int4 = decision_no.encode(), store.INT4
+    return b"".join((
+        _DECISION_FIELDS, code_f, int4(len(no)), no, lid_f, action_f, decided_f,
+        store.INT8_FIELD(8, seq), eid_f, int4(len(hash_)), hash_, recorded_f,
+    ))
 
 
 _FIELDS = struct.pack(">h", 7)  # an outbox row's field count
 
 
-def outbox_prefix(code_f: bytes, seq: int, event_id: str, lid_f: bytes) -> bytes:
+def outbox_prefix(code_f: bytes, seq: int, eid_f: bytes, lid_f: bytes) -> bytes:
     """OUTBOX_COLUMNS in COPY binary format (`store.copy_binary`) up to the value;
-    `code_f`, `lid_f`: `store.binary_field` of the court code and the listing id."""
-    eid = event_id.encode()
-    return b"".join((_FIELDS, code_f, store.INT8_FIELD(8, seq), store.INT4(len(eid)), eid,
-                     lid_f))
+    `code_f`, `eid_f`, `lid_f`: `store.binary_field` of the court code, the event id and
+    the listing id."""
+    return b"".join((_FIELDS, code_f, store.INT8_FIELD(8, seq), eid_f, lid_f))
 
 
 def outbox_line(prefix: bytes, value: bytes, sig: bytes, signer_f: bytes) -> bytes:

@@ -172,29 +172,9 @@ def row_counts(s: Settings) -> dict[str, int]:
 # ------------------------------------------------------------------------------- COPY
 
 
-def copy_text(value: Any) -> str:
-    """One value in COPY text format."""
-    if value is None:
-        return r"\N"
-    if isinstance(value, str):
-        return db.copy_escape(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "\\\\x" + bytes(value).hex()
-    return str(value)
-
-
-copy_str = db.copy_escape  # `copy_text` of a str
-
-
-def copy_line(row: Sequence[Any]) -> str:
-    """One row in COPY text format, newline included (what `copy_rows` sends)."""
-    return "\t".join(map(copy_text, row)) + "\n"
-
-
 class _LineStream(io.IOBase):
-    """A file over COPY text lines (all str, or all UTF-8 bytes), read as psycopg2 reads
-    it: the rows are never all in memory as one string, and the server parses while the
-    client formats."""
+    """A file over COPY data (binary rows), read as psycopg2 reads it: the rows are never
+    all in memory at once, and the server parses while the client formats."""
 
     def __init__(self, lines: Iterable[Any]) -> None:
         self._lines = iter(lines)
@@ -222,17 +202,7 @@ class _LineStream(io.IOBase):
         return out[:want] if have > want else out
 
 
-COPY_READ = 1 << 20  # characters a read: fewer, larger COPY messages
-
-
-def copy_lines(
-    cur: Any, table: str, columns: Sequence[str], lines: Iterable[str] | Iterable[bytes]
-) -> None:
-    """COPY lines already in text format (each as `copy_line` makes it, or the same text
-    built faster by a caller that knows its columns' types; or that text in UTF-8)."""
-    cur.copy_expert(
-        f"COPY {table} ({', '.join(columns)}) FROM STDIN", _LineStream(lines), size=COPY_READ
-    )
+COPY_READ = 1 << 20  # bytes a read: fewer, larger COPY messages
 
 
 # COPY's binary format (PostgreSQL docs, "COPY", "Binary Format"): signature, flags, no
@@ -266,16 +236,12 @@ def binary_row(row: Sequence[str | int | bytes | datetime | None]) -> bytes:
 
 def copy_binary(cur: Any, table: str, columns: Sequence[str], rows: Iterable[bytes]) -> None:
     """COPY rows already in binary format (`binary_row`, or the same bytes built faster by
-    a caller that knows its columns): no hex text of bytea values for the server to parse."""
+    a caller that knows its columns): no text of times or hex of bytea values for the server
+    to parse."""
     cur.copy_expert(
         f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)",
         _LineStream(itertools.chain((BINARY_HEADER,), rows, (BINARY_TRAILER,))), size=COPY_READ,
     )
-
-
-def copy_rows(cur: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """COPY rows in text format: the fastest bulk insert psycopg2 offers."""
-    copy_lines(cur, table, columns, map(copy_line, rows))
 
 
 # ------------------------------------------------------------------------------ reads

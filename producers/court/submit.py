@@ -299,9 +299,9 @@ def _record(
         stored = set(states)  # listings that exist (and are locked); the others are new
 
         errors: list[DecisionError] = []
-        # COPY text lines, built here with each column's known type (store.copy_line
-        # gives the same text for the same row; tests/unit/test_court_fastpath.py).
-        decision_lines: list[str] = []
+        # COPY binary rows, built here with each column's known type (store.binary_row
+        # gives the same bytes for the same row; tests/unit/test_court_fastpath.py).
+        decision_lines: list[bytes] = []
         outbox: dict[str, list[tuple[bytes, bytes]]] = {c: [] for c in courts}
         keys_of: dict[str, list[tuple[int, str, str, int | None]]] = {c: [] for c in courts}
         # ^ seq, listing_id, event_id, key_hash
@@ -309,12 +309,12 @@ def _record(
         subjects: dict[str, str] = {}  # subject id of the listings whose state is JSON here
         checked: set[str] = set()  # courts whose first fast-path value was re-derived
         signer = _Signer(s, heads, pool)
-        rec_text = str(recorded_at)  # store.copy_text of a datetime
         rec_field = store.binary_field(recorded_at)
         rec_avro = avro_long(recorded_us)
-        copy_str, binary_field = store.copy_str, store.binary_field
+        binary_field = store.binary_field
         code_fields = {c: binary_field(c) for c in courts}
-        decided_texts: dict[tuple[datetime, Any], str] = {}  # str() of a datetime: ~1 µs
+        action_fields: dict[str, bytes] = {}
+        decided_fields: dict[datetime, bytes] = {}  # a file repeats its decision times
         for p in prepared:
             line, code, no, lid, action, decided_at, h, eid, pre, mid, post, new_state, sid, kh = p
             prior = seen.get((code, no))
@@ -359,15 +359,16 @@ def _record(
             changed[lid] = code
             if errors:
                 continue  # the file is refused: collect the errors only
-            decided_t = decided_texts.get((decided_at, decided_at.tzinfo))
-            if decided_t is None:
-                decided_t = decided_texts[(decided_at, decided_at.tzinfo)] = str(decided_at)
-            code_t, lid_t = copy_str(code), copy_str(lid)
-            decision_lines.append(
-                copytext.decision_line(code_t, no, lid_t, action, decided_t, seq, eid, h, rec_text)
-            )
-            outbox[code].append((copytext.outbox_prefix(
-                code_fields[code], seq, eid, binary_field(lid)), value))
+            decided_f = decided_fields.get(decided_at)
+            if decided_f is None:
+                decided_f = decided_fields[decided_at] = binary_field(decided_at)
+            action_f = action_fields.get(action)
+            if action_f is None:
+                action_f = action_fields[action] = binary_field(action)
+            code_f, lid_f, eid_f = code_fields[code], binary_field(lid), binary_field(eid)
+            decision_lines.append(copytext.decision_line(
+                code_f, no, lid_f, action_f, decided_f, seq, eid_f, h, rec_field))
+            outbox[code].append((copytext.outbox_prefix(code_f, seq, eid_f, lid_f), value))
             keys_of[code].append((seq, lid, eid, kh))
             signer.add(code, value)
         if errors:
@@ -378,7 +379,7 @@ def _record(
         if on_valid:
             on_valid()
         signer.flush()
-        store.copy_lines(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_lines)
+        store.copy_binary(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_lines)
         # New listings go straight into the table; listings already stored (locked above)
         # are updated through a temporary table.
         columns = ("listing_id", "court_code", "state", "updated_at", "subject_id")

@@ -5,7 +5,7 @@ accepts the line and the fast path's `Prepared` is identical to the plain path's
 field (pre, mid, post, new_state, content_hash, event_id, decided_at...). And whatever the
 fast path does, `prepare_chunk` answers exactly what the plain path answers (the same
 `Prepared`, or the same errors). Valid `list` lines of the usual shapes must take the fast
-path (else it is pointless), and the submit's COPY text must be `store.copy_line`'s."""
+path (else it is pointless), and the submit's COPY rows must be `store.binary_row`'s."""
 
 from __future__ import annotations
 
@@ -364,33 +364,30 @@ def test_a_fast_path_that_diverges_is_caught(monkeypatch: pytest.MonkeyPatch) ->
         prepare_chunk([(1, bench_decisions(1)[0])])
 
 
-# ------------------------------------------------------------------------- COPY text
+# ------------------------------------------------------------------------- COPY rows
 
 copy_values = st.text(alphabet=st.sampled_from(list("\\\t\n\r ab中\"")), max_size=10)
 
 
 @settings(max_examples=300, deadline=None)
 @given(copy_values, copy_values, copy_values, st.integers(1, 10**12), st.binary(max_size=40))
-def test_copy_lines_are_store_copy_line(code: str, lid: str, no: str, seq: int,
-                                        blob: bytes) -> None:
+def test_copy_rows_are_store_binary_rows(code: str, lid: str, no: str, seq: int,
+                                         blob: bytes) -> None:
     rng = random.Random(seq)
-    decided = datetime(2026, 3, 2, 1, 30, rng.choice([0, 7]), rng.choice([0, 5]), tzinfo=UTC)
+    decided = datetime(2026, 3, 2, 1, 30, rng.choice([0, 7]), rng.choice([0, 5]),
+                       tzinfo=rng.choice([UTC, timezone(timedelta(hours=8))]))
     recorded = datetime.now(UTC)
-    rec_t = store.copy_text(recorded)
-    p = Prepared(1, code, no, lid, "list", decided, blob, "6f1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31",
-                 b"", b"", b"", None)
-    code_t, lid_t = store.copy_str(code), store.copy_str(lid)
+    eid = "6f1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31"
+    f = store.binary_field
+    code_f, lid_f, eid_f = f(code), f(lid), f(eid)
     assert copytext.decision_line(
-        code_t, no, lid_t, "list", str(decided), seq, p.event_id, blob, rec_t,
-    ) == store.copy_line((
-        code, no, lid, "list", decided, seq, p.event_id, blob, recorded))
-    prefix = copytext.outbox_prefix(
-        store.binary_field(code), seq, p.event_id, store.binary_field(lid))
-    assert copytext.outbox_line(prefix, blob, blob[::-1], store.binary_field(no)) == (
-        store.binary_row((code, seq, p.event_id, lid, blob, blob[::-1], no)))
-    assert copytext.listing_line(
-        lid, store.binary_field(code), no.encode(), store.binary_field(recorded), lid,
-    ) == store.binary_row((lid, code, no.encode(), recorded, lid))
+        code_f, no, lid_f, f("list"), f(decided), seq, eid_f, blob, f(recorded),
+    ) == store.binary_row((code, no, lid, "list", decided, seq, eid, blob, recorded))
+    prefix = copytext.outbox_prefix(code_f, seq, eid_f, lid_f)
+    assert copytext.outbox_line(prefix, blob, blob[::-1], f(no)) == (
+        store.binary_row((code, seq, eid, lid, blob, blob[::-1], no)))
+    assert copytext.listing_line(lid, code_f, no.encode(), f(recorded), lid) == (
+        store.binary_row((lid, code, no.encode(), recorded, lid)))
 
 
 # ------------------------------------------------------------ the fast path's helpers
