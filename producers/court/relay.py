@@ -45,9 +45,17 @@ FAULT_AFTER_PUBLISH = "relay-after-publish"
 
 # An outbox row: court_code, court_seq, listing_id, event_id, value, signature, signer; rows a
 # submit hands over (`preloaded`) add hub.partitioner.murmur2 of the listing_id (KEY_HASH)
-# and the value's Merkle leaf hash (LEAF), computed where both cores work.
-KEY_HASH, LEAF = 7, 8
+# and the value's Merkle leaf hash (LEAF), computed where both cores work, and the event's
+# Kafka record as `record_tail` encodes it (TAIL), built while the outbox is COPYed.
+KEY_HASH, LEAF, TAIL = 7, 8, 9
 Row = tuple[Any, ...]
+
+
+def record_tail(listing_id: str, value: bytes, signature: bytes, signer: str) -> bytes:
+    """An event's Kafka record after its offset delta (`hub.fastappend.record_tail`): key =
+    listing_id, the value, and its signature headers."""
+    return fastappend.record_tail(listing_id.encode("utf-8"), value, [
+        (SIG_HEADER, signature), (SIGNER_HEADER, signer.encode("ascii"))])
 
 
 @dataclass
@@ -288,14 +296,15 @@ class Relay:
         try:
             if self._fast:
                 runs: dict[int, list[bytes]] = {}
-                tail_of = fastappend.record_tail
                 for row in rows:
-                    _, _, lid, _, value, sig, signer = row[:7]
-                    key = lid.encode("utf-8")
-                    tail = tail_of(key, value, [(SIG_HEADER, sig),
-                                                (SIGNER_HEADER, signer.encode("ascii"))])
-                    part = partition_for(
-                        row[KEY_HASH] if len(row) > KEY_HASH else murmur2(key), parts)
+                    if len(row) > TAIL:
+                        tail, key_hash = row[TAIL], row[KEY_HASH]
+                    else:
+                        _, _, lid, _, value, sig, signer = row[:7]
+                        tail = record_tail(lid, value, sig, signer)
+                        key_hash = (row[KEY_HASH] if len(row) > KEY_HASH
+                                    else murmur2(lid.encode("utf-8")))
+                    part = partition_for(key_hash, parts)
                     run = runs.get(part)
                     if run is None:
                         runs[part] = [tail]

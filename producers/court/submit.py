@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -39,12 +41,14 @@ from producers.court.prepare import (
     sign_chunk,
     splice,  # noqa: F401 - part of this module's API (inlined in _record)
 )
-from producers.court.relay import Row  # the outbox row layout, a submit's own fields last
+from producers.court.relay import Row, record_tail  # the outbox row layout, and its records
 
 Progress = Callable[[int], None]
 # A prepared line as the workers send it: the fields of `Prepared`, in order, as a plain
 # tuple (building 200k named tuples took the main process ~0.5 s while the workers ran).
 Item = tuple[Any, ...]
+# A court's signatures, Merkle leaf hashes and Kafka records (None: not encoded yet).
+_Signed = tuple[list[bytes], list[bytes], list[bytes | None]]
 _CODE, _NO, _LID = (Prepared._fields.index(f) for f in ("court_code", "decision_no", "listing_id"))
 
 DECISION_COLUMNS = (
@@ -164,6 +168,7 @@ def submit(
     # they read the lines from their own copy instead of receiving them.
     inherit(id(text), text)
     pool = None
+    pool_gone = threading.Event()  # set as the workers are terminated
     try:
         pool = _pool(len(text))
         prepared, errors = _prepare_all(pool, text, progress)
@@ -186,7 +191,7 @@ def submit(
         want_early = relay if early_relay is None else early_relay
         conn = store.open_store(s, "hub-court-submit")
         try:
-            published = _record(s, conn, text, prepared, keys, result, pool,
+            published = _record(s, conn, text, prepared, keys, result, pool, pool_gone,
                                 start_relay if want_early else None)
             if not relay:
                 result.committed, result.early, early = published, early, None
@@ -198,6 +203,7 @@ def submit(
         raise
     finally:
         if pool is not None:
+            pool_gone.set()
             pool.terminate()
             pool.join()
         inherit(id(text), None)
@@ -249,6 +255,7 @@ def _record(
     keys: dict[str, SigningKey],
     result: SubmitResult,
     pool: Any,
+    pool_gone: threading.Event,
     on_valid: Callable[[], None] | None = None,
 ) -> list[Row]:
     """Record the file in one transaction; returns the outbox rows it committed (the
@@ -308,7 +315,7 @@ def _record(
         changed: dict[str, str] = {}  # listing_id -> court_code
         subjects: dict[str, str] = {}  # subject id of the listings whose state is JSON here
         checked: set[str] = set()  # courts whose first fast-path value was re-derived
-        signer = _Signer(s, heads, pool)
+        signer = _Signer(s, heads, pool, pool_gone)
         rec_field = store.binary_field(recorded_at)
         rec_avro = avro_long(recorded_us)
         binary_field = store.binary_field
@@ -370,7 +377,7 @@ def _record(
                 code_f, no, lid_f, action_f, decided_f, seq, eid_f, h, rec_field))
             outbox[code].append((copytext.outbox_prefix(code_f, seq, eid_f, lid_f), value))
             keys_of[code].append((seq, lid, eid, kh))
-            signer.add(code, value)
+            signer.add(code, value, lid)
         if errors:
             raise SubmitRejected(errors)
         result.accepted = len(decision_lines)
@@ -409,16 +416,17 @@ def _record(
         for code, rows in outbox.items():
             signer_name = heads[code].key.signer
             signer_f = binary_field(signer_name)
-            sigs, leaves = signer.result(code)
+            sigs, leaves, tails = signer.result(code)
             store.copy_binary(
                 cur, f"{sch}.outbox", OUTBOX_COLUMNS,
                 (copytext.outbox_line(prefix, value, sig, signer_f)
                  for (prefix, value), sig in zip(rows, sigs, strict=True)),
             )
             published.extend(
-                (code, seq, lid, eid, value, sig, signer_name, kh, leaf)
-                for (seq, lid, eid, kh), (_, value), sig, leaf in zip(
-                    keys_of[code], rows, sigs, leaves, strict=True)
+                (code, seq, lid, eid, value, sig, signer_name, kh, leaf,
+                 record_tail(lid, value, sig, signer_name) if tail is None else tail)
+                for (seq, lid, eid, kh), (_, value), sig, leaf, tail in zip(
+                    keys_of[code], rows, sigs, leaves, tails, strict=True)
             )
         for code, head in heads.items():
             cur.execute(
@@ -435,44 +443,86 @@ def _record(
 class _Signer:
     """Signs each court's values in order. With workers, a chunk of SIGN_CHUNK values goes
     to them as soon as it is full, so that signing overlaps the main loop and the COPY of
-    decisions and listings; without workers (small files), signing is inline."""
+    decisions and listings; without workers (small files), signing is inline.
 
-    def __init__(self, s: Settings, heads: dict[str, _Head], pool: Any) -> None:
+    Once the main loop is over (`flush`), a helper thread also encodes each signed chunk's
+    Kafka records (`relay.record_tail`) while the server takes the COPYs, so that the relay
+    only appends them: ~0.5 s of a 200k drain's one interpreter lock (issue #4). It does
+    not start earlier, where it would compete with the main loop for that lock here."""
+
+    def __init__(self, s: Settings, heads: dict[str, _Head], pool: Any,
+                 pool_gone: threading.Event) -> None:
         self._s = s
         self._heads = heads
         self._pool = pool
         self._values: dict[str, list[bytes]] = {c: [] for c in heads}
-        self._parts: dict[str, list[Any]] = {c: [] for c in heads}
+        self._lids: dict[str, list[str]] = {c: [] for c in heads}
+        # per court, per chunk sent: the workers' pending result, its values and listing ids;
+        # then, once `flush` has started the helper, what it makes of each (`_Signed`)
+        self._parts: dict[str, list[tuple[Any, list[bytes], list[str]]]] = {
+            c: [] for c in heads}
+        self._done: dict[str, list[Future[_Signed]]] = {c: [] for c in heads}
+        self._pool_gone = pool_gone
 
-    def add(self, code: str, value: bytes) -> None:
+    def add(self, code: str, value: bytes, listing_id: str) -> None:
         values = self._values[code]
         values.append(value)
+        self._lids[code].append(listing_id)
         if self._pool is not None and len(values) >= SIGN_CHUNK:
             self._send(code)
 
     def _send(self, code: str) -> None:
         values, self._values[code] = self._values[code], []
-        self._parts[code].append(
-            self._pool.apply_async(sign_chunk, ((self._s, code, values),))
-        )
+        lids, self._lids[code] = self._lids[code], []
+        self._parts[code].append((
+            self._pool.apply_async(sign_chunk, ((self._s, code, values),)), values, lids))
 
     def flush(self) -> None:
-        """Send the remainders to the workers (when there are workers and enough values)."""
+        """Send the remainders to the workers (when there are workers and enough values),
+        and start encoding the records of what they sign."""
         for code, values in self._values.items():
             if self._pool is not None and len(values) >= SIGN_MIN:
                 self._send(code)
+        jobs = []
+        for code, parts in self._parts.items():
+            for part in parts:
+                done: Future[_Signed] = Future()
+                self._done[code].append(done)
+                jobs.append((self._heads[code].key.signer, part, done))
+        if jobs:
+            threading.Thread(target=self._encode, args=(jobs,), name="court-records",
+                             daemon=True).start()
 
-    def result(self, code: str) -> tuple[list[bytes], list[bytes]]:
-        """Every signature of `code`'s values, and their Merkle leaf hashes, in the order
-        they were added."""
+    def _encode(self, jobs: list[tuple[str, tuple[Any, list[bytes], list[str]],
+                                       Future[_Signed]]]) -> None:
+        for signer, (part, values, lids), done in jobs:
+            try:
+                while not part.ready():
+                    if self._pool_gone.is_set():  # a failed submit: no answer will come
+                        raise RuntimeError("the submit ended before its values were signed")
+                    part.wait(0.1)
+                sigs, leaves = part.get()
+                done.set_result((sigs, leaves, [
+                    record_tail(lid, v, sig, signer)
+                    for lid, v, sig in zip(lids, values, sigs, strict=True)]))
+            except BaseException as e:  # noqa: BLE001 - handed to `result`
+                done.set_exception(e)
+
+    def result(self, code: str) -> _Signed:
+        """Every signature of `code`'s values, their Merkle leaf hashes and their Kafka
+        records (None for values signed here: the submit encodes those), in the order they
+        were added."""
         sigs: list[bytes] = []
         leaves: list[bytes] = []
-        for part in self._parts.pop(code):
-            s, h = part.get()
+        tails: list[bytes | None] = []
+        for done in self._done.pop(code):
+            s, h, t = done.result()
             sigs += s
             leaves += h
+            tails += t
         sign = self._heads[code].key.sign
         rest = self._values.pop(code)
         sigs.extend(sign(v) for v in rest)
         leaves.extend(leaf_hash(v) for v in rest)
-        return sigs, leaves
+        tails.extend([None] * len(rest))
+        return sigs, leaves, tails

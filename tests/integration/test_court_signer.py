@@ -1,0 +1,47 @@
+"""The submit's signer (`producers.court.submit._Signer`) with real worker processes: the
+thread that encodes the signed chunks' Kafka records ends with the submit, even when the
+workers never answer (a submit that fails after its main loop terminates its pool)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from hub.ledger import generate_key
+from producers.court import submit as submit_module
+
+pytestmark = pytest.mark.integration
+
+
+def _records_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "court-records" and t.is_alive()]
+
+
+def test_the_records_thread_ends_when_the_submit_ends_before_its_workers(hub_settings):
+    before = len(_records_threads())
+    pool = submit_module._pool(submit_module.POOL_FROM)
+    assert pool is not None
+    try:
+        # Every worker busy for a minute: the signing chunks queue behind.
+        busy = [pool.apply_async(time.sleep, (60,)) for _ in range(os.cpu_count() or 1)]
+        heads = {"350402": submit_module._Head(0, b"", generate_key("court:350402"))}
+        gone = threading.Event()
+        signer = submit_module._Signer(hub_settings, heads, pool, gone)
+        for i in range(submit_module.SIGN_CHUNK + submit_module.SIGN_MIN):
+            signer.add("350402", b"value %d" % i, f"L{i}")
+        signer.flush()
+        assert len(_records_threads()) == before + 1
+        assert not any(b.ready() for b in busy)
+    finally:
+        gone.set()  # as `submit` does before terminating its pool
+        pool.terminate()
+        pool.join()
+    deadline = time.monotonic() + 10
+    while len(_records_threads()) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_records_threads()) == before
+    with pytest.raises(RuntimeError, match="ended before its values were signed"):
+        signer.result("350402")
