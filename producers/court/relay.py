@@ -46,7 +46,8 @@ FAULT_AFTER_PUBLISH = "relay-after-publish"
 # An outbox row: court_code, court_seq, listing_id, event_id, value, signature, signer; rows a
 # submit hands over (`preloaded`) add hub.partitioner.murmur2 of the listing_id (KEY_HASH)
 # and the value's Merkle leaf hash (LEAF), computed where both cores work, and the event's
-# Kafka record as `record_tail` encodes it (TAIL), built while the outbox is COPYed.
+# Kafka record as `record_tail` encodes it (TAIL), built by the submit while PostgreSQL takes
+# its COPYs.
 KEY_HASH, LEAF, TAIL = 7, 8, 9
 Row = tuple[Any, ...]
 
