@@ -33,6 +33,8 @@ from kafka.producer.producer_batch import ProducerBatch
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecordsBuilder
 
+from hub.varint import SMALL, varint
+
 # Where a run of records went: partition, the batch's produce future (resolves to
 # (base_offset, …)) and the position in that batch of the run's last record.
 Landing = tuple[int, Any, int]
@@ -42,31 +44,13 @@ _HEADER_SIZE = DefaultRecordBatchBuilder.HEADER_STRUCT.size
 _OVERHEAD = DefaultRecordBatchBuilder.MAX_RECORD_OVERHEAD
 
 
-def _varint(value: int) -> bytes:
-    """Kafka's zigzag varint (kafka.record.util.encode_varint)."""
-    v = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while v > 0x7F:
-        out.append(0x80 | (v & 0x7F))
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-_SMALL = tuple(_varint(i) for i in range(1 << 14))
-
-
-def varint(value: int) -> bytes:
-    return _SMALL[value] if 0 <= value < 16384 else _varint(value)
-
-
 _HEADER_KEYS: dict[str, bytes] = {}
 
 
 def record_tail(key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]) -> bytes:
     """A record's key, value and headers ((str, bytes) pairs, as `send` takes them) as
     record format v2 writes them: everything after the record's offset delta."""
-    small = _SMALL
+    small = SMALL
     parts = [b"\x01"] if key is None else [varint(len(key)), key]
     parts += (varint(len(value)), value, small[len(headers)])
     for h_key, h_value in headers:
@@ -167,14 +151,14 @@ def _fill(batch: Any, tails: Sequence[bytes], i: int, ts: int, now: float) -> in
     head = b"\x00" + varint(ts - base)  # attributes, timestamp delta
     biggest = batch.max_record_size
     first = b._num_records == 0
-    small = _SMALL
+    small = SMALL
     join = b"".join
     n = len(tails)
     while i < n:
         tail = tails[i]
-        od = small[offset] if offset < 16384 else _varint(offset)
+        od = small[offset] if offset < 16384 else varint(offset)
         body = len(head) + len(od) + len(tail)
-        length = small[body] if body < 16384 else _varint(body)
+        length = small[body] if body < 16384 else varint(body)
         size = len(length) + body
         if len(buf) + size > room and not first:
             break

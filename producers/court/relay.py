@@ -298,13 +298,12 @@ class Relay:
             if self._fast:
                 runs: dict[int, list[bytes]] = {}
                 for row in rows:
-                    if len(row) > TAIL:
+                    if len(row) > TAIL:  # a submit's row: its record is encoded
                         tail, key_hash = row[TAIL], row[KEY_HASH]
-                    else:
-                        _, _, lid, _, value, sig, signer = row[:7]
+                    else:  # read back from the outbox
+                        _, _, lid, _, value, sig, signer = row
                         tail = record_tail(lid, value, sig, signer)
-                        key_hash = (row[KEY_HASH] if len(row) > KEY_HASH
-                                    else murmur2(lid.encode("utf-8")))
+                        key_hash = murmur2(lid.encode("utf-8"))
                     part = partition_for(key_hash, parts)
                     run = runs.get(part)
                     if run is None:
