@@ -18,10 +18,13 @@ from __future__ import annotations
 import os
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from kafka import TopicPartition
@@ -39,6 +42,7 @@ from producers.court import store
 log = get_logger("court.relay")
 
 BATCH = 20_000  # rows a batch; HUB_RELAY_BATCH overrides (tests: several batches)
+MAX_UNMARKED = 2  # batches read from the outbox that may wait unmarked
 FAULT_ENV = "HUB_FAULT"
 FAULT_AFTER_PUBLISH = "relay-after-publish"
 
@@ -64,6 +68,13 @@ class _Landed:
     """A batch queued by `hub.fastappend.append`: where its runs of records landed."""
 
     landings: list[fastappend.Landing]
+
+
+def _acknowledged(sent: _Landed | list[Any]) -> bool:
+    """Whether the broker has answered for every record of a queued batch."""
+    if isinstance(sent, _Landed):
+        return all(future.is_done for _, future, _ in sent.landings)
+    return all(f.is_done for f in sent)
 
 
 class RelayBusy(HubError):
@@ -152,9 +163,10 @@ class Relay:
                     float(cp_at) if cp_at is not None else time.time(),
                 )
 
-    def _fold(self, cur: Any) -> None:
+    def _fold(self, cur: Any, folded: set[str] | frozenset[str] = frozenset()) -> None:
         """Advance each court's accumulator over its contiguous sent prefix; note the
-        checkpoints due every `checkpoint_every` events."""
+        checkpoints due every `checkpoint_every` events; store the courts whose prefix
+        moved (here, or in `folded` by `_fold_run`)."""
         every = max(1, self.s.checkpoint_every)
         for c in self.courts.values():
             start = c.published_seq
@@ -165,12 +177,28 @@ class Relay:
                 c.last_event_id = event_id
                 if c.published_seq % every == 0:
                     c.due.append((c.published_seq, c.acc.root(), event_id))
-            if c.published_seq != start:
+            if c.published_seq != start or c.code in folded:
                 cur.execute(
                     f"UPDATE {self.sch}.courts SET published_seq = %s, acc_state = %s,"
                     " last_published_event_id = %s WHERE court_code = %s",
                     (c.published_seq, c.acc.state_json(), c.last_event_id, c.code),
                 )
+
+    def _fold_run(self, c: _Court, leaves: list[bytes], run: list[Row]) -> None:
+        """`_fold` of rows that come right after the court's published prefix, in order
+        (their Merkle `leaves`): the accumulator extended a checkpoint interval at a time
+        (`MerkleAccumulator.extend`) instead of leaf by leaf."""
+        every = max(1, self.s.checkpoint_every)
+        seq, pos, n = c.published_seq, 0, len(leaves)
+        while pos < n:
+            take = min(n - pos, every - seq % every)
+            c.acc.extend(leaves[pos : pos + take])
+            pos += take
+            seq += take
+            if seq % every == 0:
+                c.due.append((seq, c.acc.root(), run[pos - 1][3]))
+        c.published_seq = seq
+        c.last_event_id = run[-1][3]
 
     def _store_offsets(self, cur: Any, offsets: dict[int, int]) -> None:
         if offsets:
@@ -344,70 +372,107 @@ class Relay:
         """Publish every unsent row, pipelined: one helper thread does all PostgreSQL work
         (reading batch k+1, waiting for batch k's acknowledgements and marking it sent)
         while this thread hands batches to the producer, so neither the producer nor the
-        database idles. At most two batches wait unmarked. Returns the number published.
-        `preloaded` rows (see `usable`) are published without reading them back."""
+        database idles. Of the rows read from the outbox, at most MAX_UNMARKED batches wait
+        unmarked; `preloaded` rows (see `usable`), published without being read back, are
+        queued all at once: they are in memory already. Returns the number published."""
         total = 0
         marks: list[Future[int]] = []
+        queued: deque[tuple[list[Row], _Landed | list[Any]]] = deque()
         size = int(os.environ.get("HUB_RELAY_BATCH", BATCH))
         ready = self.usable(preloaded)
         batches = [ready[k : k + size] for k in range(0, len(ready), size)]
 
-        def next_batch(after: tuple[str, int]) -> Future[list[Row]]:
+        def next_batch(after: tuple[str, int]) -> tuple[Future[list[Row]], bool]:
+            """The next batch to publish, and whether it was read from the outbox."""
             if batches:
                 done: Future[list[Row]] = Future()
                 done.set_result(batches.pop(0))
-                return done
-            return db_thread.submit(self._fetch, after)
+                return done, False
+            return db_thread.submit(self._fetch, after), True
 
         with ThreadPoolExecutor(1, thread_name_prefix="court-relay-db") as db_thread:
-            fetching = next_batch(("", 0))
+            fetching, fetched = next_batch(("", 0))
             while True:
-                rows = fetching.result()
+                rows, from_outbox = fetching.result(), fetched
                 if not rows:
                     break
-                fetching = next_batch((rows[-1][0], int(rows[-1][1])))
-                sent = self._send(rows)
-                marks.append(db_thread.submit(self._mark, rows, sent))
-                if len(marks) > 2:
+                fetching, fetched = next_batch((rows[-1][0], int(rows[-1][1])))
+                queued.append((rows, self._send(rows)))
+                # One task per batch queued: each marks the oldest batch still queued and
+                # those behind it already acknowledged (`_mark_queued`).
+                marks.append(db_thread.submit(self._mark_queued, queued))
+                while from_outbox and len(marks) > MAX_UNMARKED:
                     done = marks.pop(0).result()
                     total += done
-                    if progress:
+                    if progress and done:
                         progress(done)
             for m in marks:
                 done = m.result()
                 total += done
-                if progress:
+                if progress and done:
                     progress(done)
         return total
 
-    def _mark(self, rows: list[tuple[Any, ...]], sent: _Landed | list[Any]) -> int:
+    def _mark_queued(self, queued: deque[tuple[list[Row], _Landed | list[Any]]]) -> int:
+        """Wait for the oldest queued batch's acknowledgements, then mark it sent together
+        with every batch behind it already acknowledged: one transaction and one round of
+        checkpoints for them all. Returns the rows marked (0: an earlier task took this
+        one's batch)."""
+        if not queued:
+            return 0
+        rows, sent = queued.popleft()
+        offsets = self._settle(sent)
+        while queued and _acknowledged(queued[0][1]):
+            more, sent = queued.popleft()
+            for part, end in self._settle(sent).items():
+                if end > offsets.get(part, -1):
+                    offsets[part] = end
+            rows = rows + more
+        return self._mark(rows, offsets)
+
+    def _settle(self, sent: _Landed | list[Any]) -> dict[int, int]:
+        """Wait for a queued batch's acknowledgements; per partition, the offset after its
+        last record. Raises the producer's error, if any."""
         timeout = self.s.kafka_request_timeout_ms / 1000 * 4
-        try:  # raises the producer's error, if any
+        try:
             if isinstance(sent, _Landed):
-                offsets = fastappend.settle(sent.landings, timeout)
-            else:
-                offsets = {}
-                for md in (f.get(timeout=timeout) for f in sent):
-                    if md.offset + 1 > offsets.get(md.partition, -1):
-                        offsets[md.partition] = md.offset + 1
+                return fastappend.settle(sent.landings, timeout)
+            offsets: dict[int, int] = {}
+            for md in (f.get(timeout=timeout) for f in sent):
+                if md.offset + 1 > offsets.get(md.partition, -1):
+                    offsets[md.partition] = md.offset + 1
+            return offsets
         except kafka.UNAVAILABLE as e:
             raise kafka.unavailable(self.s, e) from e
+
+    def _mark(self, rows: list[Row], offsets: dict[int, int]) -> int:
+        """Mark acknowledged `rows` sent and store the partitions' next `offsets`, in one
+        transaction."""
         if os.environ.get(FAULT_ENV) == FAULT_AFTER_PUBLISH:
             # Fault injection (tests): die like kill -9 between publishing and marking sent.
             os._exit(137)
         with db.unit_of_work(self.conn) as uow:
             cur = uow.cursor
             self._load_courts(cur)
-            last: dict[str, int] = {}  # per court, the highest court_seq of the batch
+            last: dict[str, int] = {}  # per court, the highest court_seq of the rows
             courts = self.courts
-            for row in rows:
-                code, seq = row[0], int(row[1])
-                leaf = row[LEAF] if len(row) > LEAF else leaf_hash(bytes(row[4]))
-                courts[code].pending[seq] = (leaf, row[3])
-                if seq > last.get(code, 0):
-                    last[code] = seq
+            folded: set[str] = set()
+            for code, group in groupby(rows, key=itemgetter(0)):
+                run = list(group)
+                c = courts[code]
+                first, top = int(run[0][1]), int(run[-1][1])
+                if top > last.get(code, 0):
+                    last[code] = top
+                leaves = [r[LEAF] if len(r) > LEAF else leaf_hash(bytes(r[4])) for r in run]
+                if (not c.pending and first == c.published_seq + 1
+                        and [int(r[1]) for r in run] == list(range(first, top + 1))):
+                    self._fold_run(c, leaves, run)  # the usual case: next in line, in order
+                    folded.add(code)
+                else:
+                    for row, leaf in zip(run, leaves, strict=True):
+                        c.pending[int(row[1])] = (leaf, row[3])
             self._store_offsets(cur, offsets)
-            self._fold(cur)
+            self._fold(cur, folded)
             # A row is sent once its court's contiguous published prefix covers it (the
             # `courts` row just updated by _fold): no per-row UPDATE, which cost the
             # database as much as the relay's reads (issue #4). Only rows published past

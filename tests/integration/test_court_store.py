@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from hub import db
+from hub import db, fastappend
 from producers.court import drain, relay, service, store
 from tests.e2e.test_court_e2e import check_court_log, read_topic
 from tests.unit.builders import bad_check, line, list_data
@@ -78,6 +78,41 @@ def test_checkpoint_every_n_events_and_one_relay_at_a_time(hub_settings):
     assert len(read_topic(s, s.checkpoint_topic)) == 3
     # Nothing new: no new checkpoint either.
     assert service.drain(s).checkpoints == 0
+
+
+def test_acknowledged_batches_are_marked_together_with_checkpoints_between_them(
+    hub_settings, monkeypatch
+):
+    """A submit's rows go to the producer all at once, in batches; a mark takes the oldest
+    batch and every one behind it already acknowledged, in one transaction, and folds them
+    a checkpoint interval at a time (checkpoints every 70: inside batches and across)."""
+    s = hub_settings.model_copy(update={"checkpoint_every": 70})
+    groups: list[int] = []
+    real = relay.Relay._mark
+
+    def mark(self, rows, offsets):  # type: ignore[no-untyped-def]
+        groups.append(len(rows))
+        return real(self, rows, offsets)
+
+    def all_acknowledged_first(self, queued):  # type: ignore[no-untyped-def]
+        if not groups:  # the first mark starts once all five are queued and acknowledged
+            deadline = time.monotonic() + 30
+            while len(queued) < 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            for _, sent in list(queued):
+                fastappend.settle(sent.landings, 30)
+        return real_queued(self, queued)
+
+    real_queued = relay.Relay._mark_queued
+    monkeypatch.setattr(relay.Relay, "_mark", mark)
+    monkeypatch.setattr(relay.Relay, "_mark_queued", all_acknowledged_first)
+    monkeypatch.setenv("HUB_RELAY_BATCH", "100")
+    lines = many_lines(450)
+    r = service.submit(s, lines)
+    assert r.accepted == r.published == 450
+    assert groups == [450]  # five batches of 100 and 50, one mark
+    assert [c["tree_size"] for c in store.checkpoints(s)] == [70 * k for k in range(1, 7)] + [450]
+    check_court_log(s, [json.loads(x) for x in lines])
 
 
 def test_accumulator_state_is_small_and_persistent(hub_settings):

@@ -165,6 +165,31 @@ def test_accumulator_resumes_after_restore() -> None:
     assert values.root() == leaf_hash(b"x")
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=70), max_size=8))
+def test_extend_is_append_leaf_by_leaf(runs: list[int]) -> None:
+    """Runs of any length from any size (aligned or not): the same frontier as `append`."""
+    leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(sum(runs))]
+    one, many = MerkleAccumulator(), MerkleAccumulator()
+    pos = 0
+    for n in runs:
+        for h in leaves[pos : pos + n]:
+            one.append(h)
+        many.extend(leaves[pos : pos + n])
+        pos += n
+        assert many.state() == one.state() and many.size == one.size
+    assert many.root() == merkle_root(leaves) == _reference_root(leaves)
+
+
+def test_extend_refuses_a_bad_leaf_and_changes_nothing() -> None:
+    acc = MerkleAccumulator()
+    acc.extend(LEAVES[:5])
+    before = acc.state()
+    with pytest.raises(ProofError):
+        acc.extend([LEAVES[5], b"short"])
+    assert acc.state() == before and acc.size == 5
+
+
 @pytest.mark.parametrize("state", [
     [(1, bytes(32)), (1, bytes(32))],
     [(0, bytes(32)), (2, bytes(32))],
