@@ -9,6 +9,7 @@ cannot break the gap-free sequence or validate against stale state."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.pool
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -120,6 +121,20 @@ SIGN_CHUNK = 5_000  # values a signing task
 SIGN_MIN = 500  # a remainder this small is signed in the main process
 
 
+class _Pool(multiprocessing.pool.Pool):
+    """multiprocessing's Pool, with a worker-maintenance thread that results do not wake.
+
+    CPython's Pool wakes that thread (`_handle_workers`) whenever its results pipe is
+    readable (`_get_sentinels` lists the pipe's reader, bpo-35493), and the thread does not
+    read it: while the result thread takes in a large result, the maintenance thread spins
+    on the pipe, and took ~0.5 s of CPU and of the interpreter lock from a 200k submit's
+    main process (issue #4). It still wakes when a worker exits (the workers' sentinels) or
+    the pool changes state (its change notifier), the only events it acts on."""
+
+    def _get_sentinels(self) -> list[Any]:
+        return [self._change_notifier._reader]  # type: ignore[attr-defined]
+
+
 def _pool(n_lines: int) -> Any:
     """Worker processes for the stateless work, on every core (2-core target machine).
     Forked: the children inherit the imported modules and schemas, and only ever run
@@ -127,7 +142,10 @@ def _pool(n_lines: int) -> Any:
     cores = os.cpu_count() or 1
     if n_lines < POOL_FROM or cores < 2:
         return None
-    return multiprocessing.get_context("fork").Pool(processes=cores)
+    fork = multiprocessing.get_context("fork")
+    if hasattr(multiprocessing.pool.Pool, "_get_sentinels"):
+        return _Pool(processes=cores, context=fork)
+    return fork.Pool(processes=cores)  # another Pool: as it is
 
 
 def _prepare_all(

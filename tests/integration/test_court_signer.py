@@ -45,3 +45,22 @@ def test_the_records_thread_ends_when_the_submit_ends_before_its_workers(hub_set
     assert len(_records_threads()) == before
     with pytest.raises(RuntimeError, match="ended before its values were signed"):
         signer.result("350402")
+
+
+def test_the_pool_replaces_a_dead_worker_though_results_do_not_wake_its_maintenance():
+    """`_Pool`'s maintenance thread waits on the workers and its notifier only (not on the
+    results pipe, on which it would spin), and still replaces a worker that died."""
+    pool = submit_module._pool(submit_module.POOL_FROM)
+    assert isinstance(pool, submit_module._Pool)
+    try:
+        assert pool._outqueue._reader not in pool._get_sentinels()
+        pids = {p.pid for p in pool._pool}
+        pool.apply_async(os._exit, (0,))  # a worker dies in the middle of a task
+        deadline = time.monotonic() + 10
+        while len({p.pid for p in pool._pool} - pids) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len({p.pid for p in pool._pool} - pids) == 1  # a new worker took its place
+        assert pool.map(abs, range(-50, 0), chunksize=5) == list(range(50, 0, -1))
+    finally:
+        pool.terminate()
+        pool.join()
