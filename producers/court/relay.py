@@ -16,6 +16,7 @@ the `courts` row, updated in the same transaction as the rows it covers."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 import zlib
 from collections import deque
@@ -378,6 +379,7 @@ class Relay:
         total = 0
         marks: list[Future[int]] = []
         queued: deque[tuple[list[Row], _Landed | list[Any]]] = deque()
+        failed = threading.Event()  # a mark failed: the marks queued behind it mark nothing
         size = int(os.environ.get("HUB_RELAY_BATCH", BATCH))
         ready = self.usable(preloaded)
         batches = [ready[k : k + size] for k in range(0, len(ready), size)]
@@ -400,7 +402,7 @@ class Relay:
                 queued.append((rows, self._send(rows)))
                 # One task per batch queued: each marks the oldest batch still queued and
                 # those behind it already acknowledged (`_mark_queued`).
-                marks.append(db_thread.submit(self._mark_queued, queued))
+                marks.append(db_thread.submit(self._mark_queued, queued, failed))
                 while from_outbox and len(marks) > MAX_UNMARKED:
                     done = marks.pop(0).result()
                     total += done
@@ -413,22 +415,28 @@ class Relay:
                     progress(done)
         return total
 
-    def _mark_queued(self, queued: deque[tuple[list[Row], _Landed | list[Any]]]) -> int:
+    def _mark_queued(self, queued: deque[tuple[list[Row], _Landed | list[Any]]],
+                     failed: threading.Event) -> int:
         """Wait for the oldest queued batch's acknowledgements, then mark it sent together
         with every batch behind it already acknowledged: one transaction and one round of
         checkpoints for them all. Returns the rows marked (0: an earlier task took this
-        one's batch)."""
-        if not queued:
+        one's batch). Once a mark has failed, nothing more is marked: the next relay's
+        recovery finds what reached the topic from the offsets stored before it."""
+        if not queued or failed.is_set():
             return 0
-        rows, sent = queued.popleft()
-        offsets = self._settle(sent)
-        while queued and _acknowledged(queued[0][1]):
-            more, sent = queued.popleft()
-            for part, end in self._settle(sent).items():
-                if end > offsets.get(part, -1):
-                    offsets[part] = end
-            rows = rows + more
-        return self._mark(rows, offsets)
+        try:
+            rows, sent = queued.popleft()
+            offsets = self._settle(sent)
+            while queued and _acknowledged(queued[0][1]):
+                more, sent = queued.popleft()
+                for part, end in self._settle(sent).items():
+                    if end > offsets.get(part, -1):
+                        offsets[part] = end
+                rows = rows + more
+            return self._mark(rows, offsets)
+        except BaseException:
+            failed.set()
+            raise
 
     def _settle(self, sent: _Landed | list[Any]) -> dict[int, int]:
         """Wait for a queued batch's acknowledgements; per partition, the offset after its

@@ -134,6 +134,18 @@ class _Pool(multiprocessing.pool.Pool):
     def _get_sentinels(self) -> list[Any]:
         return [self._change_notifier._reader]  # type: ignore[attr-defined]
 
+    @staticmethod
+    def _help_stuff_finish(inqueue: Any, task_handler: threading.Thread, size: int) -> None:
+        """`terminate` drains the task pipe so that the task thread, which may be blocked
+        writing a task no worker will read, can end. CPython's version stops as soon as the
+        pipe is empty, and a task thread that had just taken a large task (a signing
+        chunk) then blocks on it after the drain, forever: a failed submit hung in
+        `terminate`. This one drains until the task thread has ended."""
+        inqueue._rlock.acquire()
+        while task_handler.is_alive():
+            if inqueue._reader.poll(0.01):
+                inqueue._reader.recv()
+
 
 def _pool(n_lines: int) -> Any:
     """Worker processes for the stateless work, on every core (2-core target machine).

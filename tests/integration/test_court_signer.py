@@ -64,3 +64,22 @@ def test_the_pool_replaces_a_dead_worker_though_results_do_not_wake_its_maintena
     finally:
         pool.terminate()
         pool.join()
+
+
+def test_terminate_drains_tasks_until_the_task_thread_has_ended():
+    """A task thread that starts writing a large task after the pipe was found empty (it
+    had taken the task just before `terminate`): the drain goes on until it ends, instead
+    of leaving it blocked on a pipe no worker reads (a failed submit hung there)."""
+    import multiprocessing
+
+    inqueue = multiprocessing.get_context("fork").SimpleQueue()
+    writer = threading.Thread(target=lambda: (time.sleep(0.2), inqueue.put(b"x" * (1 << 20))),
+                              daemon=True)
+    writer.start()
+    try:
+        submit_module._Pool._help_stuff_finish(inqueue, writer, 2)
+        writer.join(5)
+        assert not writer.is_alive()
+    finally:
+        inqueue._reader.close()  # frees a writer left blocked (only if the drain failed)
+        inqueue._rlock.release()

@@ -94,14 +94,14 @@ def test_acknowledged_batches_are_marked_together_with_checkpoints_between_them(
         groups.append(len(rows))
         return real(self, rows, offsets)
 
-    def all_acknowledged_first(self, queued):  # type: ignore[no-untyped-def]
+    def all_acknowledged_first(self, queued, failed):  # type: ignore[no-untyped-def]
         if not groups:  # the first mark starts once all five are queued and acknowledged
             deadline = time.monotonic() + 30
             while len(queued) < 5 and time.monotonic() < deadline:
                 time.sleep(0.01)
             for _, sent in list(queued):
                 fastappend.settle(sent.landings, 30)
-        return real_queued(self, queued)
+        return real_queued(self, queued, failed)
 
     real_queued = relay.Relay._mark_queued
     monkeypatch.setattr(relay.Relay, "_mark", mark)
@@ -112,6 +112,38 @@ def test_acknowledged_batches_are_marked_together_with_checkpoints_between_them(
     assert r.accepted == r.published == 450
     assert groups == [450]  # five batches of 100 and 50, one mark
     assert [c["tree_size"] for c in store.checkpoints(s)] == [70 * k for k in range(1, 7)] + [450]
+    check_court_log(s, [json.loads(x) for x in lines])
+
+
+def test_after_a_failed_mark_no_later_batch_is_marked_and_the_next_relay_recovers(
+    hub_settings, monkeypatch
+):
+    """A batch published whose acknowledgement is lost: its mark fails, and the marks
+    queued behind it mark nothing (offsets stored past it would hide it from the recovery
+    scan); the next relay finds every published record and publishes the rest, once."""
+    from kafka.errors import KafkaTimeoutError
+
+    s = hub_settings
+    lines = many_lines(450)
+    service.submit(s, lines, relay=False)
+    monkeypatch.setenv("HUB_RELAY_BATCH", "100")
+    real = relay.Relay._settle
+    calls: list[int] = []
+
+    def lost_first(self, sent):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        offsets = real(self, sent)
+        if len(calls) == 1:
+            raise KafkaTimeoutError("acknowledgement lost")
+        return offsets
+
+    monkeypatch.setattr(relay.Relay, "_settle", lost_first)
+    with pytest.raises(KafkaTimeoutError):
+        drain.drain(s)
+    assert drain.unsent(s) == 450
+    monkeypatch.setattr(relay.Relay, "_settle", real)
+    again = drain.drain(s)
+    assert again.recovered >= 100 and again.recovered + again.published == 450
     check_court_log(s, [json.loads(x) for x in lines])
 
 
