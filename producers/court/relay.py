@@ -468,12 +468,13 @@ class Relay:
             for code, group in groupby(rows, key=itemgetter(0)):
                 run = list(group)
                 c = courts[code]
-                first, top = int(run[0][1]), int(run[-1][1])
+                seqs = [int(r[1]) for r in run]
+                top = max(seqs)
                 if top > last.get(code, 0):
                     last[code] = top
                 leaves = [r[LEAF] if len(r) > LEAF else leaf_hash(bytes(r[4])) for r in run]
-                if (not c.pending and first == c.published_seq + 1
-                        and [int(r[1]) for r in run] == list(range(first, top + 1))):
+                first = c.published_seq + 1
+                if not c.pending and seqs == list(range(first, first + len(seqs))):
                     self._fold_run(c, leaves, run)  # the usual case: next in line, in order
                     folded.add(code)
                 else:
