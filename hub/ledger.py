@@ -279,7 +279,6 @@ class MerkleAccumulator:
         whole."""
         if not all(type(h) is bytes and len(h) == HASH_SIZE for h in leaf_hashes):
             raise ProofError(f"a leaf hash must be {HASH_SIZE} bytes")
-        sha256 = hashlib.sha256
         frontier = self._frontier
         i, n = 0, len(leaf_hashes)
         while i < n:
@@ -291,7 +290,7 @@ class MerkleAccumulator:
             block = 1 << height
             level = leaf_hashes[i : i + block]
             while len(level) > 1:
-                level = [sha256(b"\x01" + left + right).digest()
+                level = [node_hash(left, right)
                          for left, right in zip(level[0::2], level[1::2], strict=True)]
             h = level[0]
             while frontier and frontier[-1][0] == height:  # the carry, as in `append`

@@ -24,8 +24,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
 
 from kafka import TopicPartition
@@ -164,42 +162,34 @@ class Relay:
                     float(cp_at) if cp_at is not None else time.time(),
                 )
 
-    def _fold(self, cur: Any, folded: set[str] | frozenset[str] = frozenset()) -> None:
-        """Advance each court's accumulator over its contiguous sent prefix; note the
-        checkpoints due every `checkpoint_every` events; store the courts whose prefix
-        moved (here, or in `folded` by `_fold_run`)."""
+    def _fold(self, cur: Any) -> None:
+        """Advance each court's accumulator over its contiguous sent prefix (a checkpoint
+        interval at a time, `MerkleAccumulator.extend`); note the checkpoints due every
+        `checkpoint_every` events."""
         every = max(1, self.s.checkpoint_every)
         for c in self.courts.values():
             start = c.published_seq
-            while (item := c.pending.pop(c.published_seq + 1, None)) is not None:
-                leaf, event_id = item
-                c.acc.append(leaf)
-                c.published_seq += 1
-                c.last_event_id = event_id
-                if c.published_seq % every == 0:
-                    c.due.append((c.published_seq, c.acc.root(), event_id))
-            if c.published_seq != start or c.code in folded:
-                cur.execute(
-                    f"UPDATE {self.sch}.courts SET published_seq = %s, acc_state = %s,"
-                    " last_published_event_id = %s WHERE court_code = %s",
-                    (c.published_seq, c.acc.state_json(), c.last_event_id, c.code),
-                )
-
-    def _fold_run(self, c: _Court, leaves: list[bytes], run: list[Row]) -> None:
-        """`_fold` of rows that come right after the court's published prefix, in order
-        (their Merkle `leaves`): the accumulator extended a checkpoint interval at a time
-        (`MerkleAccumulator.extend`) instead of leaf by leaf."""
-        every = max(1, self.s.checkpoint_every)
-        seq, pos, n = c.published_seq, 0, len(leaves)
-        while pos < n:
-            take = min(n - pos, every - seq % every)
-            c.acc.extend(leaves[pos : pos + take])
-            pos += take
-            seq += take
-            if seq % every == 0:
-                c.due.append((seq, c.acc.root(), run[pos - 1][3]))
-        c.published_seq = seq
-        c.last_event_id = run[-1][3]
+            leaves: list[bytes] = []
+            ids: list[str] = []
+            while (item := c.pending.pop(start + len(leaves) + 1, None)) is not None:
+                leaves.append(item[0])
+                ids.append(item[1])
+            if not leaves:
+                continue
+            pos = 0
+            while pos < len(leaves):
+                take = min(len(leaves) - pos, every - (start + pos) % every)
+                c.acc.extend(leaves[pos : pos + take])
+                pos += take
+                if (start + pos) % every == 0:
+                    c.due.append((start + pos, c.acc.root(), ids[pos - 1]))
+            c.published_seq = start + len(leaves)
+            c.last_event_id = ids[-1]
+            cur.execute(
+                f"UPDATE {self.sch}.courts SET published_seq = %s, acc_state = %s,"
+                " last_published_event_id = %s WHERE court_code = %s",
+                (c.published_seq, c.acc.state_json(), c.last_event_id, c.code),
+            )
 
     def _store_offsets(self, cur: Any, offsets: dict[int, int]) -> None:
         if offsets:
@@ -464,24 +454,14 @@ class Relay:
             self._load_courts(cur)
             last: dict[str, int] = {}  # per court, the highest court_seq of the rows
             courts = self.courts
-            folded: set[str] = set()
-            for code, group in groupby(rows, key=itemgetter(0)):
-                run = list(group)
-                c = courts[code]
-                seqs = [int(r[1]) for r in run]
-                top = max(seqs)
-                if top > last.get(code, 0):
-                    last[code] = top
-                leaves = [r[LEAF] if len(r) > LEAF else leaf_hash(bytes(r[4])) for r in run]
-                first = c.published_seq + 1
-                if not c.pending and seqs == list(range(first, first + len(seqs))):
-                    self._fold_run(c, leaves, run)  # the usual case: next in line, in order
-                    folded.add(code)
-                else:
-                    for row, leaf in zip(run, leaves, strict=True):
-                        c.pending[int(row[1])] = (leaf, row[3])
+            for row in rows:
+                code, seq = row[0], int(row[1])
+                leaf = row[LEAF] if len(row) > LEAF else leaf_hash(bytes(row[4]))
+                courts[code].pending[seq] = (leaf, row[3])
+                if seq > last.get(code, 0):
+                    last[code] = seq
             self._store_offsets(cur, offsets)
-            self._fold(cur, folded)
+            self._fold(cur)
             # A row is sent once its court's contiguous published prefix covers it (the
             # `courts` row just updated by _fold): no per-row UPDATE, which cost the
             # database as much as the relay's reads (issue #4). Only rows published past

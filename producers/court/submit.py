@@ -48,8 +48,8 @@ Progress = Callable[[int], None]
 # A prepared line as the workers send it: the fields of `Prepared`, in order, as a plain
 # tuple (building 200k named tuples took the main process ~0.5 s while the workers ran).
 Item = tuple[Any, ...]
-# A court's signatures, Merkle leaf hashes and Kafka records (None: not encoded yet).
-_Signed = tuple[list[bytes], list[bytes], list[bytes | None]]
+# A court's signatures, Merkle leaf hashes and Kafka records (`relay.record_tail`).
+_Signed = tuple[list[bytes], list[bytes], list[bytes]]
 _CODE, _NO, _LID = (Prepared._fields.index(f) for f in ("court_code", "decision_no", "listing_id"))
 
 DECISION_COLUMNS = (
@@ -453,8 +453,7 @@ def _record(
                  for (prefix, value), sig in zip(rows, sigs, strict=True)),
             )
             published.extend(
-                (code, seq, lid, eid, value, sig, signer_name, kh, leaf,
-                 record_tail(lid, value, sig, signer_name) if tail is None else tail)
+                (code, seq, lid, eid, value, sig, signer_name, kh, leaf, tail)
                 for (seq, lid, eid, kh), (_, value), sig, leaf, tail in zip(
                     keys_of[code], rows, sigs, leaves, tails, strict=True)
             )
@@ -532,27 +531,32 @@ class _Signer:
                         raise RuntimeError("the submit ended before its values were signed")
                     part.wait(0.1)
                 sigs, leaves = part.get()
-                done.set_result((sigs, leaves, [
-                    record_tail(lid, v, sig, signer)
-                    for lid, v, sig in zip(lids, values, sigs, strict=True)]))
+                done.set_result((sigs, leaves, _records(signer, lids, values, sigs)))
             except BaseException as e:  # noqa: BLE001 - handed to `result`
                 done.set_exception(e)
 
     def result(self, code: str) -> _Signed:
         """Every signature of `code`'s values, their Merkle leaf hashes and their Kafka
-        records (None for values signed here: the submit encodes those), in the order they
-        were added."""
+        records, in the order they were added."""
         sigs: list[bytes] = []
         leaves: list[bytes] = []
-        tails: list[bytes | None] = []
+        tails: list[bytes] = []
         for done in self._done.pop(code):
             s, h, t = done.result()
             sigs += s
             leaves += h
             tails += t
-        sign = self._heads[code].key.sign
+        key = self._heads[code].key
         rest = self._values.pop(code)
-        sigs.extend(sign(v) for v in rest)
+        signed = [key.sign(v) for v in rest]
+        sigs += signed
         leaves.extend(leaf_hash(v) for v in rest)
-        tails.extend([None] * len(rest))
+        tails += _records(key.signer, self._lids.pop(code), rest, signed)
         return sigs, leaves, tails
+
+
+def _records(signer: str, lids: list[str], values: list[bytes], sigs: list[bytes]
+             ) -> list[bytes]:
+    """The Kafka records of signed values (`relay.record_tail`)."""
+    return [record_tail(lid, v, sig, signer)
+            for lid, v, sig in zip(lids, values, sigs, strict=True)]
