@@ -46,28 +46,31 @@ def outbox_line(prefix: bytes, value: bytes, sig: bytes, signer_f: bytes) -> byt
     return b"".join((prefix, int4(len(value)), value, int4(len(sig)), sig, signer_f))
 
 
-_LISTING_FIELDS = struct.pack(">h", 5)  # a listings row's field count
+_LISTING_FIELDS = struct.pack(">h", 6)  # a listings row's field count
+_NULL = store.INT4(-1)
 
 
-def listing_line(lid: str, code_f: bytes, state: bytes, recorded_f: bytes, subject_id: str
-                 ) -> bytes:
-    """The listings columns (listing_id, court_code, state, updated_at, subject_id) in COPY
-    binary format: a text column's binary form is its UTF-8, so the state (UTF-8 JSON from
-    the workers) goes as it is, with no escaping for the server to undo. `code_f`,
-    `recorded_f`: `store.binary_field` of the court code and of the time recorded."""
-    lid_b, sid_b, int4 = lid.encode(), subject_id.encode(), store.INT4
+def listing_line(lid: str, code_f: bytes, state: bytes | None, recorded_f: bytes,
+                 subject_id: str, subject_name: str) -> bytes:
+    """The listings columns (listing_id, court_code, state, updated_at, subject_id,
+    subject_name) in COPY binary format: a text column's binary form is its UTF-8, so a
+    state (UTF-8 JSON) goes as it is, with no escaping for the server to undo; None: NULL,
+    a listing as its listing event left it (migration 7). `code_f`, `recorded_f`:
+    `store.binary_field` of the court code and of the time recorded."""
+    lid_b, sid_b, name_b, int4 = lid.encode(), subject_id.encode(), subject_name.encode(), store.INT4
     return b"".join((
-        _LISTING_FIELDS, int4(len(lid_b)), lid_b, code_f, int4(len(state)), state, recorded_f,
-        int4(len(sid_b)), sid_b,
+        _LISTING_FIELDS, int4(len(lid_b)), lid_b, code_f,
+        _NULL if state is None else int4(len(state)), state or b"", recorded_f,
+        int4(len(sid_b)), sid_b, int4(len(name_b)), name_b,
     ))
 
 
 def listing_lines(
-    states: dict[str, ListingState | bytes], subjects: dict[str, str], changed: dict[str, str],
-    recorded_f: bytes, skip: set[str] | frozenset[str] = frozenset(),
+    states: dict[str, ListingState | bytes], subjects: dict[str, tuple[str, str]],
+    changed: dict[str, str], recorded_f: bytes, skip: set[str] | frozenset[str] = frozenset(),
 ) -> Iterable[bytes]:
-    """`listing_line` of each `changed` listing; `subjects`: the subject ID number of each
-    state still in JSON."""
+    """`listing_line` of each `changed` listing. A state that is still its listing event's
+    value (bytes) is stored as NULL, with its subject (ID number, name) from `subjects`."""
     # A listing's court is the court of each of its decisions (apply: RULE_IDENTITY).
     fields: dict[str, bytes] = {}
     for lid, code in changed.items():
@@ -78,7 +81,7 @@ def listing_lines(
             code_f = fields[code] = store.binary_field(code)
         st = states[lid]
         if isinstance(st, bytes):
-            yield listing_line(lid, code_f, st, recorded_f, subjects[lid])
+            yield listing_line(lid, code_f, None, recorded_f, *subjects[lid])
         else:
             yield listing_line(lid, code_f, st.model_dump_json().encode(), recorded_f,
-                               st.subject.id_number)
+                               st.subject.id_number, st.subject.name)

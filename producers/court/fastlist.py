@@ -16,8 +16,8 @@ Equivalences it relies on (each pinned by a unit test):
   way to spell a colon other than `:`) the line has a duplicate key iff it holds more
   colons than orjson's own serialisation of the parsed object (which writes one colon per
   member, plus the colons inside strings, never escaped).
-- `json.dumps(..., ensure_ascii=False)` (content hash), pydantic's JSON (listing state) and
-  orjson escape strings identically; pydantic writes a UTC datetime as `...Z`, which is
+- `json.dumps(..., ensure_ascii=False)` (content hash) and orjson escape strings
+  identically; the canonical form writes a UTC datetime as pydantic does (`...Z`), which is
   taken from pydantic_core itself.
 - Avro binary encoding is the concatenation of the field encodings (schemas/avro); enum
   indexes come from the writer schema, not from this file.
@@ -64,7 +64,7 @@ _PERSON = SubjectKind.person.value
 _EPOCH_ORDINAL = EPOCH.date().toordinal()
 
 # Fast = the fields of `producers.court.prepare.Prepared` after `line`, in its order.
-Fast = tuple[str, str, str, str, datetime, bytes, str, bytes, bytes, bytes, bytes, str]
+Fast = tuple[str, str, str, str, datetime, bytes, str, bytes, bytes, bytes, str, str]
 
 
 # ------------------------------------------------------------------------ Avro tables
@@ -330,20 +330,6 @@ def prepare_list(text: str) -> Fast | None:
         "related": related_json,
     }
     content_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).digest()
-    state = {
-        "listing_id": listing_id, "court_code": court_code, "court_name": court_name,
-        "status": "listed", "verification": "none", "ground": ground,
-        "period_end": period_json, "public": public,
-        "subject": {"kind": kind, "name": name, "id_number": id_number},
-        "related": related_json, "case_no": case_no, "obligation": obligation,
-        "performance": performance, "conduct": conduct, "filed_on": filed_json,
-        "basis_authority": basis_authority, "basis_doc_no": basis_doc_no,
-        "listed_at": decided_json, "last_decided_at": decided_json,
-        "last_event_id": event_id, "last_court_seq": 0, "shield_reason": None,
-        "revoke_reason": None, "decisions": 1,
-    }
-    new_state = orjson.dumps(state)
-
     pre = header + avro_string(event_id) + avro_string(listing_id) + avro_string(court_code)
     trig = b"\x00" if triggered is None else b"\x02" + triggered[1]
     mid = avro_string(decision_no) + decided_avro + trig
@@ -362,5 +348,5 @@ def prepare_list(text: str) -> Fast | None:
     parts.append(b"\x00")
     return (
         court_code, decision_no, listing_id, "list", decided_at, content_hash, event_id,
-        pre, mid, b"".join(parts), new_state, id_number,
+        pre, mid, b"".join(parts), id_number, name,
     )

@@ -9,11 +9,12 @@ in the three store-assigned fields:
 
     value = pre + long(court_seq) + mid + long(recorded_at) + bytes(prev_hash) + post
 
-`Pieces` checks its own prefix against fastavro's output for every line, so a change of
+`_prepare` checks its own prefix against fastavro's output for every line, so a change of
 the EventMeta layout fails loudly instead of producing wrong bytes. For `list` decisions
-the worker also returns the provisional listing state (`apply(None, event)`: a new
-listing's state depends on its event only) as JSON with a placeholder sequence, which the
-main process uses when the listing is new to the store and to the file.
+the worker also checks that the event lists the listing (`apply(None, event)`: a new
+listing's state depends on its event only) and returns the subject's ID number and name,
+the listing's columns beside its state; the state itself is the fold of the event
+(`store.listed_state`), not stored until a later decision changes it (migration 7).
 
 Two paths build a `Prepared`: plain `list` lines take `producers.court.fastlist` (no
 pydantic: ~30 µs instead of ~165 µs a line), everything else and every line it declines
@@ -39,10 +40,6 @@ from hub.partitioner import murmur2
 from producers.court.avrobin import EPOCH, avro_long, avro_string, micros
 from producers.court.fastlist import prepare_list
 
-# The placeholder sequence of a provisional state: the key can only appear once, unescaped,
-# in a JSON document (quotes inside strings are escaped), so replacing it is exact.
-SEQ_PLACEHOLDER = b'"last_court_seq":0,'
-
 
 class Prepared(NamedTuple):
     """One valid decision, ready for the store (everything but court_seq, prev_hash,
@@ -59,8 +56,11 @@ class Prepared(NamedTuple):
     pre: bytes  # single-object header, then Avro of meta.event_id, listing_id, court_code
     mid: bytes  # Avro of meta.decision_no, decided_at, triggered_at
     post: bytes  # Avro of the event's fields after meta
-    new_state: bytes | None  # JSON (UTF-8) of apply(None, event) for `list`, seq placeholder
-    subject_id: str | None = None  # the new listing's subject.id_number (with new_state)
+    # A `list` decision whose event lists its listing (apply(None, event) accepts it): the
+    # subject's ID number and name (listings columns); None for other decisions, and where
+    # apply refuses (the main process runs the decision again and reports why).
+    subject_id: str | None
+    subject_name: str | None = None
     # hub.partitioner.murmur2 of the listing_id's UTF-8: the relay's partition for the event,
     # computed here, where both cores work, rather than in the relay (set by prepare_lines)
     key_hash: int | None = None
@@ -98,15 +98,13 @@ def _prepare(d: ListDecision, line: int) -> Prepared:
     if full[h : h + len(expected)] != expected:
         raise RuntimeError("EventMeta is no longer the layout producers.court.prepare splices")
     try:
-        new_state: bytes | None = apply(None, event).model_dump_json().encode()
+        subject = apply(None, event).subject
     except DomainError:
-        new_state = None  # the main process re-runs the decision and reports the problem
-    if new_state is not None and SEQ_PLACEHOLDER not in new_state:
-        raise RuntimeError("provisional state JSON lost its sequence placeholder")
+        subject = None  # the main process re-runs the decision and reports the problem
     return Prepared(
         line, d.court_code, d.decision_no, d.listing_id, d.action, d.decided_at,
-        content_hash(d), meta.event_id, full[:h] + pre, mid, full[h + len(expected):], new_state,
-        None if new_state is None else d.subject.id_number,
+        content_hash(d), meta.event_id, full[:h] + pre, mid, full[h + len(expected):],
+        None if subject is None else subject.id_number, None if subject is None else subject.name,
     )
 
 

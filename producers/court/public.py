@@ -13,7 +13,7 @@ from hub import db
 from hub.config import Settings
 from hub.domain.identity import mask
 from hub.domain.listing import ListingState, status_at
-from producers.court.store import open_store, schema
+from producers.court.store import listing_state_sql, open_store, schema, state_of
 
 
 def public_view(state: ListingState) -> dict[str, Any]:
@@ -49,20 +49,19 @@ def query(s: Settings, id_number: str | None = None, name: str | None = None,
     sch = schema(s)
     try:
         with db.unit_of_work(conn) as uow:
+            # Every listing of an ID number; a bounded sample of a name (LIMIT NULL: none).
+            args: tuple[str, int | None]
             if id_number:
-                uow.cursor.execute(
-                    f"SELECT state::json FROM {sch}.listings"
-                    " WHERE subject_id = %s ORDER BY listing_id",
-                    (id_number.strip().upper(),),
-                )
+                where, args = "l.subject_id = %s", (id_number.strip().upper(), None)
             else:
-                uow.cursor.execute(
-                    f"SELECT state::json FROM {sch}.listings"
-                    " WHERE state::json->'subject'->>'name' LIKE %s"
-                    " ORDER BY listing_id LIMIT %s",
-                    ("%" + (name or "").replace("%", r"\%").replace("_", r"\_") + "%", limit * 4),
-                )
-            states = [ListingState.model_validate(row[0]) for row in uow.cursor.fetchall()]
+                pattern = (name or "").replace("%", r"\%").replace("_", r"\_")
+                where, args = "l.subject_name LIKE %s", (f"%{pattern}%", limit * 4)
+            uow.cursor.execute(
+                f"SELECT {listing_state_sql(sch)} FROM {sch}.listings l WHERE {where}"
+                " ORDER BY l.listing_id LIMIT %s",
+                args,
+            )
+            states = [state_of(st, value) for st, value in uow.cursor.fetchall()]
     finally:
         conn.close()
     return [public_view(st) for st in states if is_public_now(st, at)][:limit]

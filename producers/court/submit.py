@@ -32,7 +32,6 @@ from producers.court import copytext, store
 from producers.court.avrobin import avro_long, micros
 from producers.court.drain import EarlyRelay, drain_after_submit
 from producers.court.prepare import (
-    SEQ_PLACEHOLDER,
     Prepared,
     content_hash,  # noqa: F401 - part of this module's API
     inherit,
@@ -254,17 +253,14 @@ def _slow_event(
 
 
 def _check_fast_path(
-    text: list[str], line: int, seq: int, prev_hash: bytes, recorded_at: datetime,
-    value: bytes, state_json: bytes,
+    text: list[str], line: int, seq: int, prev_hash: bytes, recorded_at: datetime, value: bytes,
 ) -> None:
-    """Once a court a submit (its first new listing): the spliced value and provisional
-    state equal the plain ones. (The workers compare the whole `Prepared` of the first
-    fast-path line of every chunk with the plain path's: prepare.check_fast.)"""
+    """Once a court a submit (its first new listing): the spliced value equals the plain
+    one. (The workers compare the whole `Prepared` of the first fast-path line of every
+    chunk with the plain path's: prepare.check_fast.)"""
     event = _slow_event(text, line, seq, prev_hash, recorded_at)
     if value != codec.encode_dict(event.AVRO_NAME, event.model_dump()):
         raise RuntimeError("spliced event value differs from the codec's encoding")
-    if state_json != apply(None, event).model_dump_json().encode():
-        raise RuntimeError("provisional listing state differs from apply()")
 
 
 # A large list of keys goes to PostgreSQL as one JSON text, expanded by the server: an array
@@ -324,14 +320,15 @@ def _record(
             for no, h in cur.fetchall():
                 seen[(code, no)] = (bytes(h), None)
         cur.execute(
-            f"SELECT listing_id, state::json FROM {sch}.listings"
-            f" WHERE listing_id IN ({_JSON_TEXTS})"
-            " ORDER BY listing_id FOR UPDATE",
+            f"SELECT l.listing_id, {store.listing_state_sql(sch)} FROM {sch}.listings l"
+            f" WHERE l.listing_id IN ({_JSON_TEXTS})"
+            " ORDER BY l.listing_id FOR UPDATE OF l",
             (_json_list({p[_LID] for p in prepared}),),
         )
-        # A state is a model, or the JSON (UTF-8) of a listing new in this file (fast path).
+        # A state is a model, or for a listing that this file lists, the value of its event
+        # (its state is `store.listed_state` of it, derived only if a later line needs it).
         states: dict[str, ListingState | bytes] = {
-            lid: ListingState.model_validate(state) for lid, state in cur.fetchall()
+            lid: store.state_of(state, value) for lid, state, value in cur.fetchall()
         }
         stored = set(states)  # listings that exist (and are locked); the others are new
 
@@ -343,7 +340,7 @@ def _record(
         keys_of: dict[str, list[tuple[int, str, str, int | None]]] = {c: [] for c in courts}
         # ^ seq, listing_id, event_id, key_hash
         changed: dict[str, str] = {}  # listing_id -> court_code
-        subjects: dict[str, str] = {}  # subject id of the listings whose state is JSON here
+        subjects: dict[str, tuple[str, str]] = {}  # subject of the listings this file lists
         checked: set[str] = set()  # courts whose first fast-path value was re-derived
         signer = _Signer(s, heads, pool, pool_gone)
         rec_field = store.binary_field(recorded_at)
@@ -353,7 +350,7 @@ def _record(
         action_fields: dict[str, bytes] = {}
         decided_fields: dict[datetime, bytes] = {}  # a file repeats its decision times
         for p in prepared:
-            line, code, no, lid, action, decided_at, h, eid, pre, mid, post, new_state, sid, kh = p
+            line, code, no, lid, action, decided_at, h, eid, pre, mid, post, sid, name, kh = p
             prior = seen.get((code, no))
             if prior is not None:
                 if prior[0] == h:
@@ -368,23 +365,22 @@ def _record(
             head = heads[code]
             seq = head.seq + 1
             state = states.get(lid)
-            if state is None and new_state is not None:
-                # A new listing: apply(None, event) depends on the event alone, computed by
-                # the worker but for the sequence number. `splice`, inlined.
+            if state is None and sid is not None:
+                # A new listing, which the worker found its event lists (apply(None, event)
+                # depends on the event alone). `splice`, inlined.
                 prev = head.hash
                 value = b"".join((
                     pre, avro_long(seq), mid, rec_avro, avro_long(len(prev)), prev, post,
                 ))
-                new = new_state.replace(SEQ_PLACEHOLDER, b'"last_court_seq":%d,' % seq, 1)
                 if code not in checked:
-                    _check_fast_path(text, line, seq, prev, recorded_at, value, new)
+                    _check_fast_path(text, line, seq, prev, recorded_at, value)
                     checked.add(code)
-                states[lid] = new
-                subjects[lid] = sid
+                states[lid] = value
+                subjects[lid] = (sid, name)
             else:
                 event = _slow_event(text, line, seq, head.hash, recorded_at)
                 if isinstance(state, bytes):
-                    state = ListingState.model_validate_json(state)
+                    state = store.listed_state(state)
                 try:
                     states[lid] = apply(state, event)
                 except TransitionError as e:
@@ -419,7 +415,8 @@ def _record(
         store.copy_binary(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_lines)
         # New listings go straight into the table; listings already stored (locked above)
         # are updated through a temporary table.
-        columns = ("listing_id", "court_code", "state", "updated_at", "subject_id")
+        columns = ("listing_id", "court_code", "state", "updated_at", "subject_id",
+                   "subject_name")
         updated = {lid: code for lid, code in changed.items() if lid in stored}
         if len(updated) < len(changed):
             try:
@@ -439,7 +436,7 @@ def _record(
             )
             cur.execute(
                 f"UPDATE {sch}.listings l SET state = t.state, updated_at = t.updated_at,"
-                " subject_id = t.subject_id"
+                " subject_id = t.subject_id, subject_name = t.subject_name"
                 " FROM _court_listings t WHERE l.listing_id = t.listing_id"
             )
         published: list[Row] = []

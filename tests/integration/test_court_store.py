@@ -314,6 +314,48 @@ def test_public_query_follows_a_corrected_subject_id(hub_settings):
     assert public.query(s, id_number=new) == []
 
 
+def test_a_listing_stores_its_state_once_a_later_decision_changes_it(hub_settings):
+    """Migration 7: a listing only its listing event touched stores no state; it reads (show,
+    public query, the next submit's rules) as that event folds, and a later decision, in the
+    same file or another, stores the state it leads to."""
+    from producers.court import public
+    from tests.unit.builders import person_id, shield_data, state_of, when
+
+    s = hub_settings
+    sch = store.schema(s)
+    who = person_id(45)
+    n1 = list_data("N1", decision_no="N1-1", kind="person",
+                   subject={"kind": "person", "name": "陳某", "id_number": who})
+    n2 = list_data("N2")
+    service.submit(s, [line(n1), line(n2), line(shield_data("N2", decided_at=when(10)))])
+
+    def stored() -> dict[str, bool]:
+        conn = db.connect(s.pg_dsn)
+        try:
+            with db.unit_of_work(conn) as uow:
+                uow.cursor.execute(f"SELECT listing_id, state IS NOT NULL FROM {sch}.listings")
+                return dict(uow.cursor.fetchall())
+        finally:
+            conn.close()
+
+    assert stored() == {"N1": False, "N2": True}
+    expected = state_of(n1).model_dump(mode="json")
+    shown = store.listing_view(s, "N1")["state"]
+    assert shown.pop("last_court_seq") == 1 and expected.pop("last_court_seq") == 1
+    assert shown == expected
+    assert store.listing_view(s, "N2")["state"]["status"] == "shielded"
+    assert [r["listing_id"] for r in public.query(s, name="陳")] == ["N1"]
+    assert [r["listing_id"] for r in public.query(s, id_number=who)] == ["N1"]
+    # A second `list` of N1 is refused by the derived state (already listed) ...
+    with pytest.raises(service.SubmitRejected):
+        service.submit(s, [line(list_data("N1", decision_no="N1-again"))])
+    # ... and a shield is applied to it, storing the state it leads to.
+    service.submit(s, [line(shield_data("N1", decision_no="N1-shield", decided_at=when(20)))])
+    assert stored() == {"N1": True, "N2": True}
+    assert store.listing_view(s, "N1")["state"]["status"] == "shielded"
+    assert public.query(s, name="陳") == []  # shielded: no longer public
+
+
 def test_a_file_large_enough_for_worker_processes_publishes_a_valid_log(hub_settings):
     """With worker processes (validation, signing, key hashes and Merkle leaves computed
     there) and the relay started while recording: every record on its default-partitioner
@@ -330,21 +372,22 @@ def test_a_file_large_enough_for_worker_processes_publishes_a_valid_log(hub_sett
 
 def test_listings_copied_in_binary_read_back_as_recorded(hub_settings):
     """Listings go in through COPY's binary format (new ones straight, changed ones through
-    a temporary table): each row reads back with its decision's recording time, its state
-    as JSON and its subject's ID number."""
+    a temporary table): each row reads back with its decision's recording time and its
+    subject's ID number and name. A listing only its listing event touched stores no state
+    (migration 7): its state is the fold of that event; a changed one stores its JSON."""
     from tests.unit.builders import correct_data
 
     s = hub_settings
-    service.submit(s, many_lines(5_000), relay=False)  # worker processes: the fast path
+    lines = many_lines(5_000)
+    service.submit(s, lines, relay=False)  # worker processes: the fast path
     service.submit(s, [line(correct_data("L7"))], relay=False)
     conn = db.connect(s.pg_dsn)
     try:
         with db.unit_of_work(conn) as uow:
             sch = store.schema(s)
             uow.cursor.execute(
-                f"SELECT l.listing_id, l.updated_at = max(d.recorded_at),"
-                f" l.state::json->>'listing_id' = l.listing_id,"
-                f" l.state::json->'subject'->>'id_number' = l.subject_id"
+                f"SELECT l.listing_id, l.updated_at = max(d.recorded_at), l.state IS NULL,"
+                f" {store.listing_state_sql(sch)}, l.subject_id, l.subject_name"
                 f" FROM {sch}.listings l JOIN {sch}.decisions d USING (listing_id)"
                 " GROUP BY l.listing_id")
             rows = uow.cursor.fetchall()
@@ -355,14 +398,23 @@ def test_listings_copied_in_binary_read_back_as_recorded(hub_settings):
     finally:
         conn.close()
     assert len(rows) == 5_000
-    assert {r[1:] for r in rows} == {(True, True, True)}
+    assert {r[1] for r in rows} == {True}
+    assert [r[0] for r in rows if not r[2]] == ["L7"]
+    submitted = {d["listing_id"]: d for d in map(json.loads, lines)}
+    for lid, _, _, state, value, subject_id, subject_name in rows:
+        st = store.state_of(state, value)
+        assert (st.listing_id, st.subject.id_number, st.subject.name) == (
+            lid, subject_id, subject_name)
+        if lid != "L7":
+            assert st.obligation == submitted[lid]["obligation"]
+            assert st.status == "listed" and st.decisions == 1
     assert l7 == ("償還借款人民幣100000元", True)  # the correction, recorded later
 
 
 def test_migration_4_keeps_a_stores_listings_and_their_lookup(hub_settings):
     """A store written before migration 4 (jsonb states, expression index) is migrated in
-    place: same states (text since migration 6), subject ID numbers filled in, the public
-    query still finds them, by ID number and by name."""
+    place: same states (text since migration 6), subject ID numbers and names filled in,
+    the public query still finds them, by ID number and by name."""
     from producers.court import public
     from tests.unit.builders import person_id
 
@@ -374,8 +426,8 @@ def test_migration_4_keeps_a_stores_listings_and_their_lookup(hub_settings):
     conn = db.connect(s.pg_dsn)
     try:
         with db.unit_of_work(conn) as uow:
-            uow.cursor.execute(f"SELECT state::text FROM {sch}.listings")
-            (state,) = uow.cursor.fetchone()
+            uow.cursor.execute(f"SELECT {store.listing_state_sql(sch)} FROM {sch}.listings l")
+            state = store.state_of(*uow.cursor.fetchone()).model_dump_json()
         db.drop_schema(conn, sch)
         db.migrate(conn, sch, [m for m in store.MIGRATIONS if m.version < 4])
         with db.unit_of_work(conn) as uow:
@@ -383,11 +435,12 @@ def test_migration_4_keeps_a_stores_listings_and_their_lookup(hub_settings):
                 f"INSERT INTO {sch}.listings (listing_id, court_code, state, updated_at)"
                 " VALUES ('M1', '350402', %s::jsonb, now())", (state,))
             uow.commit()
-        store.open_store(s, "test-migrate").close()  # applies migrations 4 to 6
+        store.open_store(s, "test-migrate").close()  # applies migrations 4 to 7
         with db.unit_of_work(conn) as uow:
-            uow.cursor.execute(f"SELECT subject_id, pg_typeof(state)::text, state::jsonb"
-                               f" = %s::jsonb FROM {sch}.listings", (state,))
-            assert uow.cursor.fetchall() == [(who, "text", True)]  # text since migration 6
+            uow.cursor.execute(f"SELECT subject_id, subject_name, pg_typeof(state)::text,"
+                               f" state::jsonb = %s::jsonb FROM {sch}.listings", (state,))
+            # text since migration 6, the name in a column since migration 7
+            assert uow.cursor.fetchall() == [(who, "林某", "text", True)]
     finally:
         conn.close()
     assert [r["listing_id"] for r in public.query(s, id_number=who)] == ["M1"]
@@ -437,7 +490,7 @@ def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(hub_
     other = db.connect(s.pg_dsn)  # a submit of another court, holding L-race uncommitted
     cur = other.cursor()
     cur.execute(f"INSERT INTO {sch}.listings (listing_id, court_code, state, updated_at,"
-                " subject_id) VALUES ('L-race', '350403', '{}', now(), 'x')")
+                " subject_id, subject_name) VALUES ('L-race', '350403', '{}', now(), 'x', 'y')")
     errors: list[BaseException] = []
 
     def mine() -> None:

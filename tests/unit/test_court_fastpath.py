@@ -2,7 +2,7 @@
 
 The one property: for ANY line, the fast path either declines (None), or the plain path
 accepts the line and the fast path's `Prepared` is identical to the plain path's, field by
-field (pre, mid, post, new_state, content_hash, event_id, decided_at...). And whatever the
+field (pre, mid, post, subject, content_hash, event_id, decided_at...). And whatever the
 fast path does, `prepare_chunk` answers exactly what the plain path answers (the same
 `Prepared`, or the same errors). Valid `list` lines of the usual shapes must take the fast
 path (else it is pointless), and the submit's COPY rows must be `store.binary_row`'s."""
@@ -356,8 +356,7 @@ def test_a_fast_path_that_diverges_is_caught(monkeypatch: pytest.MonkeyPatch) ->
         fast = real(text)
         if fast is None:
             return None
-        state = fast[-2].replace(b'"public":true', b'"public":false')
-        return (*fast[:-2], state, fast[-1])
+        return (*fast[:-1], fast[-1] + " ")  # the subject's name
 
     monkeypatch.setattr("producers.court.prepare.prepare_list", wrong)
     with pytest.raises(RuntimeError, match="disagrees"):
@@ -386,8 +385,10 @@ def test_copy_rows_are_store_binary_rows(code: str, lid: str, no: str, seq: int,
     prefix = copytext.outbox_prefix(code_f, seq, eid_f, lid_f)
     assert copytext.outbox_line(prefix, blob, blob[::-1], f(no)) == (
         store.binary_row((code, seq, eid, lid, blob, blob[::-1], no)))
-    assert copytext.listing_line(lid, code_f, no.encode(), f(recorded), lid) == (
-        store.binary_row((lid, code, no.encode(), recorded, lid)))
+    assert copytext.listing_line(lid, code_f, no.encode(), f(recorded), lid, no) == (
+        store.binary_row((lid, code, no.encode(), recorded, lid, no)))
+    assert copytext.listing_line(lid, code_f, None, f(recorded), no, lid) == (
+        store.binary_row((lid, code, None, recorded, no, lid)))
 
 
 # ------------------------------------------------------------ the fast path's helpers
