@@ -195,6 +195,7 @@ class _LineStream(io.IOBase):
     def __init__(self, lines: Iterable[Any]) -> None:
         self._lines = iter(lines)
         self._buf: Any = None
+        self.error: BaseException | None = None  # what the rows raised, if they did
 
     def readable(self) -> bool:
         return True
@@ -206,11 +207,15 @@ class _LineStream(io.IOBase):
         if self._buf is not None:
             parts.append(self._buf)
             have = len(self._buf)
-        for line in self._lines:
-            parts.append(line)
-            have += len(line)
-            if have >= want:
-                break
+        try:
+            for line in self._lines:
+                parts.append(line)
+                have += len(line)
+                if have >= want:
+                    break
+        except BaseException as e:
+            self.error = e  # psycopg2 reports it as the COPY's failure; `copy_binary` raises it
+            raise
         if not parts:
             return ""
         out = parts[0][:0].join(parts)
@@ -253,11 +258,18 @@ def binary_row(row: Sequence[str | int | bytes | datetime | None]) -> bytes:
 def copy_binary(cur: Any, table: str, columns: Sequence[str], rows: Iterable[bytes]) -> None:
     """COPY rows already in binary format (`binary_row`, or the same bytes built faster by
     a caller that knows its columns): no text of times or hex of bytea values for the server
-    to parse."""
-    cur.copy_expert(
-        f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)",
-        _LineStream(itertools.chain((BINARY_HEADER,), rows, (BINARY_TRAILER,))), size=COPY_READ,
-    )
+    to parse. `rows` is read as the server takes them (a generator may still be making
+    them); an exception it raises ends the COPY and is raised as it is."""
+    stream = _LineStream(itertools.chain((BINARY_HEADER,), rows, (BINARY_TRAILER,)))
+    try:
+        cur.copy_expert(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)",
+            stream, size=COPY_READ,
+        )
+    except Exception:
+        if stream.error is not None:  # the rows failed, not the server
+            raise stream.error from None
+        raise
 
 
 # ------------------------------------------------------------------------------ reads

@@ -12,7 +12,7 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -440,20 +440,31 @@ def _record(
                 " FROM _court_listings t WHERE l.listing_id = t.listing_id"
             )
         published: list[Row] = []
-        for code, rows in outbox.items():
-            signer_name = heads[code].key.signer
-            signer_f = binary_field(signer_name)
-            sigs, leaves, tails = signer.result(code)
-            store.copy_binary(
-                cur, f"{sch}.outbox", OUTBOX_COLUMNS,
-                (copytext.outbox_line(prefix, value, sig, signer_f)
-                 for (prefix, value), sig in zip(rows, sigs, strict=True)),
-            )
-            published.extend(
-                (code, seq, lid, eid, value, sig, signer_name, kh, leaf, tail)
-                for (seq, lid, eid, kh), (_, value), sig, leaf, tail in zip(
-                    keys_of[code], rows, sigs, leaves, tails, strict=True)
-            )
+
+        def outbox_lines() -> Iterator[bytes]:
+            """The outbox rows as their values are signed: the server takes each chunk's
+            rows while the workers sign the next ones, instead of all of them once the last
+            is signed (~0.6 s of a 200k submit, issue #4)."""
+            for code, rows in outbox.items():
+                signer_name = heads[code].key.signer
+                signer_f = binary_field(signer_name)
+                keys = keys_of[code]
+                lo = 0
+                for sigs, leaves, tails in signer.chunks(code):
+                    hi = lo + len(sigs)
+                    part = rows[lo:hi]
+                    for (prefix, value), sig in zip(part, sigs, strict=True):
+                        yield copytext.outbox_line(prefix, value, sig, signer_f)
+                    published.extend(
+                        (code, seq, lid, eid, value, sig, signer_name, kh, leaf, tail)
+                        for (seq, lid, eid, kh), (_, value), sig, leaf, tail in zip(
+                            keys[lo:hi], part, sigs, leaves, tails, strict=True)
+                    )
+                    lo = hi
+                if lo != len(rows):
+                    raise RuntimeError(f"court {code}: {len(rows) - lo} values left unsigned")
+
+        store.copy_binary(cur, f"{sch}.outbox", OUTBOX_COLUMNS, outbox_lines())
         for code, head in heads.items():
             cur.execute(
                 f"UPDATE {sch}.courts SET last_seq = %s, last_hash = %s WHERE court_code = %s",
@@ -532,24 +543,16 @@ class _Signer:
             except BaseException as e:  # noqa: BLE001 - handed to `result`
                 done.set_exception(e)
 
-    def result(self, code: str) -> _Signed:
-        """Every signature of `code`'s values, their Merkle leaf hashes and their Kafka
-        records, in the order they were added."""
-        sigs: list[bytes] = []
-        leaves: list[bytes] = []
-        tails: list[bytes] = []
+    def chunks(self, code: str) -> Iterator[_Signed]:
+        """`code`'s signatures, Merkle leaf hashes and Kafka records, a chunk at a time as
+        the workers finish them, in the order the values were added."""
         for done in self._done.pop(code):
-            s, h, t = done.result()
-            sigs += s
-            leaves += h
-            tails += t
+            yield done.result()
         key = self._heads[code].key
         rest = self._values.pop(code)
         signed = [key.sign(v) for v in rest]
-        sigs += signed
-        leaves.extend(leaf_hash(v) for v in rest)
-        tails += _records(key.signer, self._lids.pop(code), rest, signed)
-        return sigs, leaves, tails
+        yield signed, [leaf_hash(v) for v in rest], _records(key.signer, self._lids.pop(code),
+                                                              rest, signed)
 
 
 def _records(signer: str, lids: list[str], values: list[bytes], sigs: list[bytes]

@@ -44,7 +44,7 @@ def test_the_records_thread_ends_when_the_submit_ends_before_its_workers(hub_set
         time.sleep(0.05)
     assert len(_records_threads()) == before
     with pytest.raises(RuntimeError, match="ended before its values were signed"):
-        signer.result("350402")
+        list(signer.chunks("350402"))
 
 
 def test_the_pool_replaces_a_dead_worker_though_results_do_not_wake_its_maintenance():

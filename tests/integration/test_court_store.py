@@ -523,3 +523,28 @@ def test_a_listing_recorded_by_a_concurrent_submit_refuses_the_file_clearly(hub_
         from hub import kafka
 
         assert sum(kafka.end_offsets(s, [s.court_topic]).values()) == 0
+
+
+def test_copy_raises_what_its_rows_raised_and_records_nothing(hub_settings):
+    """Rows made while the COPY runs (the outbox's, as the workers sign them): a failure
+    there is raised as it is, not as psycopg2's "error in .read() call", and the COPY's
+    transaction records nothing."""
+    s = hub_settings
+    conn = db.connect(s.pg_dsn)
+    try:
+        cur = conn.cursor()
+        cur.execute("CREATE TEMP TABLE copied (n bigint)")
+        conn.commit()
+
+        def rows():
+            for n in range(5_000):
+                yield store.binary_row((n,))
+            raise RuntimeError("court 350402: 7 values left unsigned")
+
+        with pytest.raises(RuntimeError, match="left unsigned"):
+            store.copy_binary(cur, "copied", ("n",), rows())
+        conn.rollback()
+        cur.execute("SELECT count(*) FROM copied")
+        assert cur.fetchone()[0] == 0
+    finally:
+        conn.close()
