@@ -15,6 +15,8 @@ the `courts` row, updated in the same transaction as the rows it covers."""
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import threading
 import time
@@ -100,9 +102,38 @@ class _Court:
     last_event_id: str | None
     checkpoint_seq: int
     checkpoint_at: float  # monotonic-ish wall time of the last checkpoint
-    # sent, not yet folded: court_seq -> (Merkle leaf hash of the value, event id)
-    pending: dict[int, tuple[bytes, str]] = field(default_factory=dict)
+    # sent, not yet folded, in runs of consecutive rows: the run's first court_seq -> (the
+    # Merkle leaf hashes of its values, their event ids)
+    pending: dict[int, tuple[list[bytes], list[str]]] = field(default_factory=dict)
     due: list[tuple[int, bytes, str]] = field(default_factory=list)  # checkpoints to issue
+
+
+def _runs(rows: Sequence[Row]) -> list[tuple[str, list[Row]]] | None:
+    """Rows split into runs of one court's consecutive court_seq numbers, in order: None if
+    that takes more than one run a court (rows out of order, or a gap)."""
+    runs: list[tuple[str, list[Row]]] = []
+    for code, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+        run = list(group)
+        first = int(run[0][1])
+        if (runs and code <= runs[-1][0]) or list(map(int, map(_SEQ, run))) != list(
+                range(first, first + len(run))):
+            return None
+        runs.append((code, run))
+    return runs
+
+
+_SEQ = operator.itemgetter(1)
+
+
+def _split(rows: Sequence[Row]) -> list[tuple[str, list[Row]]]:
+    """Rows in any order split into runs of one court's consecutive court_seq numbers."""
+    runs: list[tuple[str, list[Row]]] = []
+    for row in sorted(rows, key=lambda r: (r[0], int(r[1]))):
+        if runs and runs[-1][0] == row[0] and int(runs[-1][1][-1][1]) + 1 == int(row[1]):
+            runs[-1][1].append(row)
+        else:
+            runs.append((row[0], [row]))
+    return runs
 
 
 def lock_key(s: Settings) -> int:
@@ -171,9 +202,9 @@ class Relay:
             start = c.published_seq
             leaves: list[bytes] = []
             ids: list[str] = []
-            while (item := c.pending.pop(start + len(leaves) + 1, None)) is not None:
-                leaves.append(item[0])
-                ids.append(item[1])
+            while (run := c.pending.pop(start + len(leaves) + 1, None)) is not None:
+                leaves += run[0]
+                ids += run[1]
             if not leaves:
                 continue
             pos = 0
@@ -238,7 +269,7 @@ class Relay:
                     (c.code, c.published_seq),
                 )
                 for seq, value, event_id in cur.fetchall():
-                    c.pending[int(seq)] = (leaf_hash(bytes(value)), event_id)
+                    c.pending[int(seq)] = ([leaf_hash(bytes(value))], [event_id])
             self._fold(cur)
             uow.commit()
 
@@ -347,16 +378,16 @@ class Relay:
         exactly what this relay would read next: per court, contiguous and starting right
         after the published prefix, with nothing published beyond it. Else [] (the rows
         are read from the outbox as usual)."""
-        rows = sorted(rows, key=lambda r: (r[0], r[1]))
-        by_court: dict[str, list[int]] = {}
-        for r in rows:
-            by_court.setdefault(r[0], []).append(int(r[1]))
-        for code, seqs in by_court.items():
+        runs = _runs(rows)
+        if runs is None:  # not court by court in order (a submit hands them so): sort
+            runs = _runs(sorted(rows, key=lambda r: (r[0], r[1])))
+        out: list[Row] = []
+        for code, run in runs or ():
             c = self.courts.get(code)
-            if c is None or c.pending or seqs[0] != c.published_seq + 1 or (
-                    seqs[-1] - seqs[0] + 1 != len(seqs)):
+            if c is None or c.pending or int(run[0][1]) != c.published_seq + 1:
                 return []
-        return rows
+            out += run
+        return out
 
     def publish(self, progress: Callable[[int], None] | None = None,
                 preloaded: Sequence[Row] = ()) -> int:
@@ -454,12 +485,14 @@ class Relay:
             self._load_courts(cur)
             last: dict[str, int] = {}  # per court, the highest court_seq of the rows
             courts = self.courts
-            for row in rows:
-                code, seq = row[0], int(row[1])
-                leaf = row[LEAF] if len(row) > LEAF else leaf_hash(bytes(row[4]))
-                courts[code].pending[seq] = (leaf, row[3])
-                if seq > last.get(code, 0):
-                    last[code] = seq
+            for code, run in _runs(rows) or _split(rows):
+                first = int(run[0][1])
+                # A submit's rows carry their leaf hash; rows read back do not (a mark may
+                # take both kinds of batch, and a run go on from one to the other).
+                leaves = [r[LEAF] if len(r) > LEAF else leaf_hash(bytes(r[4])) for r in run]
+                courts[code].pending[first] = (leaves, [r[3] for r in run])
+                if first + len(run) - 1 > last.get(code, 0):
+                    last[code] = first + len(run) - 1
             self._store_offsets(cur, offsets)
             self._fold(cur)
             # A row is sent once its court's contiguous published prefix covers it (the
