@@ -89,12 +89,7 @@ def append(producer: Any, topic: str, partition: int, tails: Sequence[bytes]) ->
         raise IllegalStateError("KafkaProducer already closed!")
     if producer._metadata.partitions_for_topic(topic) is None:
         producer._wait_on_metadata(topic, producer.config["max_block_ms"])
-    largest = max(map(len, tails), default=0) + _HEADER_SIZE + _OVERHEAD
-    if largest > producer.config["max_request_size"]:
-        raise MessageSizeTooLargeError(
-            f"The message is {largest} bytes when serialized which is larger than the"
-            " maximum request size you have configured with the max_request_size"
-            " configuration")
+    _check_sizes(producer, tails)
     acc = producer._accumulator
     tp = TopicPartition(topic, partition)
 
@@ -115,6 +110,68 @@ def append(producer: Any, topic: str, partition: int, tails: Sequence[bytes]) ->
         acc._appends_in_progress.decrement()
     producer._sender.wakeup()
     return [(partition, future, last) for future, last in runs]
+
+
+def build(producer: Any, topic: str, partition: int, tails: Sequence[bytes]) -> list[Any]:
+    """Records (`record_tail`s), in order, in new batches for `partition` of `topic` that
+    are not queued: `enqueue` queues them later. (The court's submit writes its records'
+    batches while PostgreSQL takes its COPYs, and queues them once its transaction has
+    committed.) Raises what `append` raises for a record too large, building nothing."""
+    _check_sizes(producer, tails)
+    config = producer._accumulator.config
+    tp = TopicPartition(topic, partition)
+
+    def new_batch(now: float) -> Any:
+        return ProducerBatch(tp, MemoryRecordsBuilder(
+            config["message_version"], config["compression_attrs"], config["batch_size"]),
+            now=now)
+
+    batches: list[Any] = []
+    queue(batches, tails, int(time.time() * 1000), new_batch)
+    return batches
+
+
+def enqueue(producer: Any, topic: str, built: dict[int, list[Any]]) -> list[Landing]:
+    """Queue batches made by `build` (per partition, in order) behind whatever the
+    partitions hold, as if appended now: their records are timestamped now, and their
+    delivery timeout starts now. Where each batch's records landed, as `append` says."""
+    if producer._closed:
+        raise IllegalStateError("KafkaProducer already closed!")
+    acc = producer._accumulator
+    now = time.monotonic()
+    ts = int(time.time() * 1000)
+    landings: list[Landing] = []
+    acc._appends_in_progress.increment()
+    try:
+        for partition, batches in built.items():
+            tp = TopicPartition(topic, partition)
+            with acc._tp_lock(tp):
+                if acc._closed:
+                    raise IllegalStateError("RecordAccumulator is closed")
+                dq = acc._batches[tp]
+                for batch in batches:
+                    # Every record's timestamp delta is 0 (`build` gives them one time): the
+                    # batch's base timestamp is theirs.
+                    b = batch.records._builder
+                    b._first_timestamp = b._max_timestamp = ts
+                    batch.created = batch.last_attempt = batch.last_append = now
+                    acc._incomplete.add(batch)
+                    dq.append(batch)
+                    landings.append((partition, batch.produce_future,
+                                     batch.records._next_offset - 1))
+    finally:
+        acc._appends_in_progress.decrement()
+    producer._sender.wakeup()
+    return landings
+
+
+def _check_sizes(producer: Any, tails: Sequence[bytes]) -> None:
+    largest = max(map(len, tails), default=0) + _HEADER_SIZE + _OVERHEAD
+    if largest > producer.config["max_request_size"]:
+        raise MessageSizeTooLargeError(
+            f"The message is {largest} bytes when serialized which is larger than the"
+            " maximum request size you have configured with the max_request_size"
+            " configuration")
 
 
 def queue(dq: Any, tails: Sequence[bytes], ts: int,

@@ -14,7 +14,15 @@ from hub.config import Settings
 from hub.db import Connection
 from hub.log import get_logger
 from producers.court import store
-from producers.court.relay import Relay, RelayBusy, RelayResult, Row, lock_key, try_lock
+from producers.court.relay import (
+    Relay,
+    RelayBusy,
+    RelayResult,
+    Row,
+    Staged,
+    lock_key,
+    try_lock,
+)
 
 log = get_logger("court.drain")
 
@@ -102,6 +110,7 @@ class EarlyRelay:
     def __init__(self, s: Settings) -> None:
         self._s = s
         self._started: tuple[Connection, Relay] | None = None
+        self._staged: Staged | None = None
         self._thread = threading.Thread(target=self._start, name="court-early-relay",
                                         daemon=True)
         self._thread.start()
@@ -124,10 +133,27 @@ class EarlyRelay:
             if conn is not None:
                 conn.close()
 
+    def stage(self) -> Staged:
+        """Batches for the submit's events, written while it records them and queued by
+        the drain's publish (`relay.Staged`); they wait for this relay to have started."""
+        self._staged = Staged(self._relay_when_started)
+        return self._staged
+
+    def _relay_when_started(self, wait: bool) -> Relay | bool | None:
+        """The relay once started (None if it did not start); True while it is starting
+        and `wait` is False."""
+        if not wait and self._thread.is_alive():
+            return True
+        self._thread.join()
+        started = self._started
+        return started[1] if started is not None else None
+
     def take(self) -> tuple[Connection, Relay] | None:
         """The connection (holding the lock) and recovered relay, now the caller's."""
         self._thread.join()
         started, self._started = self._started, None
+        if started is not None:
+            started[1].staged = self._staged
         return started
 
     def close(self) -> None:

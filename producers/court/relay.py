@@ -71,6 +71,90 @@ class _Landed:
     landings: list[fastappend.Landing]
 
 
+class Staged:
+    """A submit's events written into producer batches before its transaction commits
+    (`Relay.stage`), a relay batch of rows at a time, for `publish` to queue once it has:
+    what a drain's `_send` did (routing and writing ~200k records, a quarter of a second of
+    its interpreter lock) is done while PostgreSQL takes the COPYs (issue #4). Nothing
+    reaches the producer before `publish` queues it; if the rows are not what `publish`
+    would send (`usable`), the batches are dropped and the rows sent the usual way."""
+
+    def __init__(self, relay_of: Callable[[bool], Relay | bool | None]) -> None:
+        self._relay_of = relay_of
+        self._relay: Relay | None = None
+        self.started = False
+        self._size = int(os.environ.get("HUB_RELAY_BATCH", BATCH))
+        self.partitions: list[int] = []
+        self._tails: dict[int, list[bytes]] = {}
+        self._first: tuple[str, int] | None = None
+        self._last: tuple[str, int] = ("", 0)
+        self._count = 0
+        # per relay batch: its first and last (court_code, court_seq), its number of rows,
+        # and its records' batches per partition (`fastappend.build`)
+        self.batches: list[tuple[tuple[str, int], tuple[str, int], int,
+                                 dict[int, list[Any]]]] = []
+        self.finished = threading.Event()
+        self.complete = False
+
+    def start(self, wait: bool) -> bool | None:
+        """Find the relay to write for (`relay_of(wait)`): True once found; False if there
+        is none, or it cannot write into its producer's batches (`fastappend.usable`);
+        None while it is still starting (`wait` False)."""
+        relay = self._relay_of(wait)
+        if relay is True:
+            return None
+        if not isinstance(relay, Relay) or not relay._fast:
+            return False
+        self._relay, self.partitions = relay, relay._partitions()
+        self.started = True
+        return True
+
+    def add(self, code: str, first_seq: int, key_hashes: Sequence[int],
+            tails: Sequence[bytes]) -> None:
+        """One court's next rows, from `first_seq` on: their key hashes and records."""
+        parts = self.partitions
+        seq = first_seq
+        for key_hash, tail in zip(key_hashes, tails, strict=True):
+            if self._first is None:
+                self._first = (code, seq)
+            run = self._tails.get(part := partition_for(key_hash, parts))
+            if run is None:
+                self._tails[part] = [tail]
+            else:
+                run.append(tail)
+            self._count += 1
+            if self._count == self._size:
+                self._last = (code, seq)
+                self._cut()
+            seq += 1
+        self._last = (code, seq - 1)
+
+    def _cut(self) -> None:
+        assert self._first is not None and self._relay is not None
+        r = self._relay
+        self.batches.append((self._first, self._last, self._count, {
+            part: fastappend.build(r.producer, r.topic, part, tails)
+            for part, tails in self._tails.items()}))
+        self._tails, self._first, self._count = {}, None, 0
+
+    def close(self, complete: bool) -> None:
+        """No more rows (`complete`: every row of the submit was added)."""
+        if complete and self._count:
+            self._cut()
+        self.complete = complete
+        self.finished.set()
+
+    def matches(self, rows: Sequence[Row]) -> bool:
+        """Whether the batches hold exactly `rows`, in their order."""
+        lo = 0
+        for first, last, n, _ in self.batches:
+            if lo + n > len(rows) or tuple(rows[lo][:2]) != first or (
+                    tuple(rows[lo + n - 1][:2]) != last):
+                return False
+            lo += n
+        return lo == len(rows)
+
+
 def _acknowledged(sent: _Landed | list[Any]) -> bool:
     """Whether the broker has answered for every record of a queued batch."""
     if isinstance(sent, _Landed):
@@ -164,6 +248,7 @@ class Relay:
         self.producer = kafka.producer(s, client_id="hub-court-relay")
         self._fast = fastappend.usable(self.producer)
         self.result = RelayResult()
+        self.staged: Staged | None = None  # a submit's batches for the next publish
 
     def close(self) -> None:
         self.producer.close(timeout=10)
@@ -403,7 +488,15 @@ class Relay:
         failed = threading.Event()  # a mark failed: the marks queued behind it mark nothing
         size = int(os.environ.get("HUB_RELAY_BATCH", BATCH))
         ready = self.usable(preloaded)
-        batches = [ready[k : k + size] for k in range(0, len(ready), size)]
+        staged = self._staged_for(ready)
+        if staged is not None:  # the submit wrote its rows' batches: cut as it did
+            sizes = [n for _, _, n, _ in staged.batches]
+            bounds = list(itertools.accumulate(sizes, initial=0))
+            batches = [ready[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+            built = [b for _, _, _, b in staged.batches]
+        else:
+            batches = [ready[k : k + size] for k in range(0, len(ready), size)]
+            built = []
 
         def next_batch(after: tuple[str, int]) -> tuple[Future[list[Row]], bool]:
             """The next batch to publish, and whether it was read from the outbox."""
@@ -413,6 +506,14 @@ class Relay:
                 return done, False
             return db_thread.submit(self._fetch, after), True
 
+        def send(rows: list[Row]) -> _Landed | list[Any]:
+            if built:
+                try:
+                    return _Landed(fastappend.enqueue(self.producer, self.topic, built.pop(0)))
+                except kafka.UNAVAILABLE as e:
+                    raise kafka.unavailable(self.s, e) from e
+            return self._send(rows)
+
         with ThreadPoolExecutor(1, thread_name_prefix="court-relay-db") as db_thread:
             fetching, fetched = next_batch(("", 0))
             while True:
@@ -420,7 +521,7 @@ class Relay:
                 if not rows:
                     break
                 fetching, fetched = next_batch((rows[-1][0], int(rows[-1][1])))
-                queued.append((rows, self._send(rows)))
+                queued.append((rows, send(rows)))
                 # One task per batch queued: each marks the oldest batch still queued and
                 # those behind it already acknowledged (`_mark_queued`).
                 marks.append(db_thread.submit(self._mark_queued, queued, failed))
@@ -435,6 +536,18 @@ class Relay:
                 if progress and done:
                     progress(done)
         return total
+
+    def _staged_for(self, rows: list[Row], timeout: float = 30.0) -> Staged | None:
+        """The batches a submit wrote for `rows` (`staged`), once it has finished writing
+        them, if they hold exactly those rows and the topic's partitions are still the ones
+        they were routed to; else None (and they are dropped)."""
+        staged, self.staged = self.staged, None
+        if staged is None or not rows or not staged.finished.wait(timeout):
+            return None
+        if not staged.complete or staged.partitions != self._partitions() or (
+                not staged.matches(rows)):
+            return None
+        return staged
 
     def _mark_queued(self, queued: deque[tuple[list[Row], _Landed | list[Any]]],
                      failed: threading.Event) -> int:

@@ -30,6 +30,7 @@ from hub.domain.listing import ListingState, TransitionError, apply
 from hub.errors import InputError
 from hub.keys import court_signer, ensure_key
 from hub.ledger import GENESIS_HASH, SigningKey, chain_hash, leaf_hash
+from hub.log import get_logger
 from producers.court import copytext, store
 from producers.court.avrobin import avro_long, micros
 from producers.court.drain import EarlyRelay, drain_after_submit
@@ -43,7 +44,9 @@ from producers.court.prepare import (
     sign_chunk,
     splice,  # noqa: F401 - part of this module's API (inlined in _record)
 )
-from producers.court.relay import Row, record_tail  # the outbox row layout, and its records
+from producers.court.relay import Row, Staged, record_tail  # outbox rows, their records
+
+log = get_logger("court.submit")
 
 Progress = Callable[[int], None]
 # A prepared line as the workers send it: the fields of `Prepared`, in order, as a plain
@@ -119,7 +122,6 @@ class _Head:
 POOL_FROM = 4_000  # lines: below this, starting worker processes costs more than it saves
 CHUNK = 2_000  # lines a worker task
 SIGN_CHUNK = 5_000  # values a signing task
-SIGN_MIN = 500  # a remainder this small is signed in the main process
 
 
 class _Pool(multiprocessing.pool.Pool):
@@ -243,9 +245,10 @@ def _submit(
                 if on_key_created:
                     on_key_created(code)
 
-        def start_relay() -> None:  # once the file is known valid, before its COPYs
+        def start_relay() -> EarlyRelay:  # once the file is known valid, before its COPYs
             nonlocal early
             early = EarlyRelay(s)
+            return early
 
         want_early = relay if early_relay is None else early_relay
         conn = store.open_store(s, "hub-court-submit")
@@ -312,11 +315,12 @@ def _record(
     result: SubmitResult,
     pool: Any,
     pool_gone: threading.Event,
-    on_valid: Callable[[], None] | None = None,
+    on_valid: Callable[[], EarlyRelay | None] | None = None,
 ) -> list[Row]:
     """Record the file in one transaction; returns the outbox rows it committed (the
     relay publishes them without reading them back, `relay.Relay.usable`). `on_valid` is
-    called once every rule has passed, before the rows are written."""
+    called once every rule has passed, before the rows are written; the relay it may
+    start gets the events' producer batches written (`relay.Staged`)."""
     sch = store.schema(s)
     courts = result.courts
     with db.unit_of_work(conn) as uow:
@@ -433,15 +437,14 @@ def _record(
                 code_f, no, lid_f, action_f, decided_f, seq, eid_f, h, rec_field))
             outbox[code].append((copytext.outbox_prefix(code_f, seq, eid_f, lid_f), value))
             keys_of[code].append((seq, lid, eid, kh))
-            signer.add(code, value, lid)
+            signer.add(code, value, lid, kh)
         if errors:
             raise SubmitRejected(errors)
         result.accepted = len(decision_lines)
         if not decision_lines:
             return []
-        if on_valid:
-            on_valid()
-        signer.flush()
+        early = on_valid() if on_valid else None
+        signer.flush(early.stage() if early is not None else None)
         store.copy_binary(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_lines)
         # New listings go straight into the table; listings already stored (locked above)
         # are updated through a temporary table.
@@ -515,63 +518,105 @@ class _Signer:
     Once the main loop is over (`flush`), a helper thread also encodes each signed chunk's
     Kafka records (`relay.record_tail`) while the server takes the COPYs, so that the relay
     only appends them: ~0.5 s of a 200k drain's one interpreter lock (issue #4). It does
-    not start earlier, where it would compete with the main loop for that lock here."""
+    not start earlier, where it would compete with the main loop for that lock here. Given
+    a relay (`flush(stage=...)`), it also writes the records into the producer batches
+    that the relay queues once the submit has committed (`relay.Staged`)."""
 
     def __init__(self, s: Settings, heads: dict[str, _Head], pool: Any,
                  pool_gone: threading.Event) -> None:
         self._s = s
         self._heads = heads
         self._pool = pool
+        self._next = {c: h.seq + 1 for c, h in heads.items()}  # court_seq of the next chunk
         self._values: dict[str, list[bytes]] = {c: [] for c in heads}
         self._lids: dict[str, list[str]] = {c: [] for c in heads}
-        # per court, per chunk sent: the workers' pending result, its values and listing ids;
+        self._hashes: dict[str, list[int]] = {c: [] for c in heads}
+        # per court, per chunk sent: the workers' pending result and the chunk (`_Chunk`);
         # then, once `flush` has started the helper, what it makes of each (`_Signed`)
-        self._parts: dict[str, list[tuple[Any, list[bytes], list[str]]]] = {
-            c: [] for c in heads}
+        self._parts: dict[str, list[tuple[Any, _Chunk]]] = {c: [] for c in heads}
         self._done: dict[str, list[Future[_Signed]]] = {c: [] for c in heads}
         self._pool_gone = pool_gone
 
-    def add(self, code: str, value: bytes, listing_id: str) -> None:
+    def add(self, code: str, value: bytes, listing_id: str, key_hash: int) -> None:
         values = self._values[code]
         values.append(value)
         self._lids[code].append(listing_id)
+        self._hashes[code].append(key_hash)
         if self._pool is not None and len(values) >= SIGN_CHUNK:
             self._send(code)
 
     def _send(self, code: str) -> None:
-        values, self._values[code] = self._values[code], []
-        lids, self._lids[code] = self._lids[code], []
+        chunk = _Chunk(code, self._next[code], self._values[code], self._lids[code],
+                       self._hashes[code])
+        self._values[code], self._lids[code], self._hashes[code] = [], [], []
+        self._next[code] += len(chunk.values)
         self._parts[code].append((
-            self._pool.apply_async(sign_chunk, ((self._s, code, values),)), values, lids))
+            self._pool.apply_async(sign_chunk, ((self._s, code, chunk.values),)), chunk))
 
-    def flush(self) -> None:
-        """Send the remainders to the workers (when there are workers and enough values),
-        and start encoding the records of what they sign."""
+    def flush(self, staged: Staged | None = None) -> None:
+        """Send the remainders to the workers (when there are workers), and start encoding
+        the records of what they sign (and writing them into `staged`'s batches)."""
         for code, values in self._values.items():
-            if self._pool is not None and len(values) >= SIGN_MIN:
+            if self._pool is not None and values:
                 self._send(code)
         jobs = []
         for code, parts in self._parts.items():
-            for part in parts:
+            for part, chunk in parts:
                 done: Future[_Signed] = Future()
                 self._done[code].append(done)
-                jobs.append((self._heads[code].key.signer, part, done))
+                jobs.append((self._heads[code].key.signer, part, chunk, done))
         if jobs:
-            threading.Thread(target=self._encode, args=(jobs,), name="court-records",
+            threading.Thread(target=self._encode, args=(jobs, staged), name="court-records",
                              daemon=True).start()
+        elif staged is not None:
+            staged.close(complete=False)
 
-    def _encode(self, jobs: list[tuple[str, tuple[Any, list[bytes], list[str]],
-                                       Future[_Signed]]]) -> None:
-        for signer, (part, values, lids), done in jobs:
-            try:
-                while not part.ready():
-                    if self._pool_gone.is_set():  # a failed submit: no answer will come
-                        raise RuntimeError("the submit ended before its values were signed")
-                    part.wait(0.1)
-                sigs, leaves = part.get()
-                done.set_result((sigs, leaves, _records(signer, lids, values, sigs)))
-            except BaseException as e:  # noqa: BLE001 - handed to `result`
-                done.set_exception(e)
+    def _encode(self, jobs: list[tuple[str, Any, _Chunk, Future[_Signed]]],
+                staged: Staged | None) -> None:
+        # Chunks are handed to the outbox COPY first, then written into `staged`'s batches
+        # once its relay has started; until then they wait here (the COPY never waits for
+        # the relay's start), and after the last chunk, this thread waits for it.
+        staging: bool | None = None if staged is not None else False  # None: not started
+        waiting: list[tuple[_Chunk, list[bytes]]] = []
+        try:
+            for signer, part, chunk, done in jobs:
+                try:
+                    while not part.ready():
+                        if self._pool_gone.is_set():  # a failed submit: no answer will come
+                            raise RuntimeError("the submit ended before its values were signed")
+                        part.wait(0.1)
+                    sigs, leaves = part.get()
+                    tails = _records(signer, chunk.lids, chunk.values, sigs)
+                    done.set_result((sigs, leaves, tails))
+                except BaseException as e:  # noqa: BLE001 - handed to `chunks`
+                    done.set_exception(e)
+                    staging = False
+                    continue
+                if staging is not False:
+                    waiting.append((chunk, tails))
+                    staging = self._stage(staged, waiting, wait=False)
+            if staging is None:
+                staging = self._stage(staged, waiting, wait=True)
+        finally:
+            if staged is not None:
+                staged.close(complete=bool(staging))
+
+    @staticmethod
+    def _stage(staged: Staged | None, waiting: list[tuple[_Chunk, list[bytes]]], wait: bool
+               ) -> bool | None:
+        """Write the waiting chunks into `staged` if its relay has started: True (done),
+        False (no relay to write for: the drain sends them), None (still starting)."""
+        assert staged is not None
+        try:
+            started = staged.started or staged.start(wait)
+            if started:
+                for chunk, tails in waiting:
+                    staged.add(chunk.code, chunk.first_seq, chunk.hashes, tails)
+                waiting.clear()
+            return started
+        except Exception as e:  # noqa: BLE001 - the drain sends them instead
+            log.info("court.staging_failed", error=type(e).__name__)
+            return False
 
     def chunks(self, code: str) -> Iterator[_Signed]:
         """`code`'s signatures, Merkle leaf hashes and Kafka records, a chunk at a time as
@@ -580,9 +625,22 @@ class _Signer:
             yield done.result()
         key = self._heads[code].key
         rest = self._values.pop(code)
-        signed = [key.sign(v) for v in rest]
-        yield signed, [leaf_hash(v) for v in rest], _records(key.signer, self._lids.pop(code),
-                                                              rest, signed)
+        if rest:
+            signed = [key.sign(v) for v in rest]
+            yield signed, [leaf_hash(v) for v in rest], _records(
+                key.signer, self._lids.pop(code), rest, signed)
+
+
+@dataclass
+class _Chunk:
+    """Values sent to the workers to sign, with what the records need: listing ids, their
+    key hashes (the partition) and the court_seq of the first."""
+
+    code: str
+    first_seq: int
+    values: list[bytes]
+    lids: list[str]
+    hashes: list[int]
 
 
 def _records(signer: str, lids: list[str], values: list[bytes], sigs: list[bytes]

@@ -548,3 +548,29 @@ def test_copy_raises_what_its_rows_raised_and_records_nothing(hub_settings):
         assert cur.fetchone()[0] == 0
     finally:
         conn.close()
+
+
+def test_a_submit_writes_its_events_batches_before_its_commit(hub_settings, monkeypatch):
+    """With worker processes and its relay started while recording, a submit writes its
+    events into producer batches during its COPYs (relay.Staged), and the drain queues
+    them as they are; if they do not hold exactly the rows committed, they are dropped
+    and the rows sent record by record: the same log either way, each event once."""
+    from producers.court import submit as submit_module
+
+    s = hub_settings
+    n = submit_module.POOL_FROM + 600
+    sent: list[int] = []
+    real_send = relay.Relay._send
+    monkeypatch.setattr(relay.Relay, "_send",
+                        lambda self, rows: sent.append(len(rows)) or real_send(self, rows))
+    monkeypatch.setenv("HUB_RELAY_BATCH", "1000")
+    first = many_lines(n, prefix="S")
+    r = service.submit(s, first)
+    assert r.accepted == r.published == n
+    assert sent == []  # every batch was staged
+    monkeypatch.setattr(relay.Staged, "matches", lambda self, rows: False)
+    second = many_lines(n, prefix="T")
+    r = service.submit(s, second)
+    assert r.accepted == r.published == n
+    assert sum(sent) == n  # dropped: sent the usual way
+    check_court_log(s, [json.loads(x) for x in first + second])

@@ -71,3 +71,36 @@ def test_a_record_too_large_queues_nothing_of_its_call(hub_settings):
     assert [(r.key, r.offset) for r in read_topic(s, topic)] == [(b"a", 0)]
     with pytest.raises(IllegalStateError):
         fastappend.append(p, topic, 0, [ok])
+
+
+def test_built_batches_arrive_when_queued_timestamped_then(hub_settings):
+    """`build` writes batches that nothing sends until `enqueue` queues them (the court's
+    submit builds them before its commit); they land behind what the partition already
+    holds, in order, at the offsets the landings give, timestamped when queued."""
+    import time
+
+    s = hub_settings
+    topic = _topic(s, "fastappend.built.v1")
+    p = kafka.producer(s, client_id="test-fastappend")
+    records = {part: [(f"b{part}-{i}".encode(), os.urandom(700), [("sig", os.urandom(64))])
+                      for i in range(900)] for part in (0, 1)}
+    try:
+        built = {part: fastappend.build(p, topic, part, [fastappend.record_tail(*r) for r in rs])
+                 for part, rs in records.items()}
+        assert sum(len(b) for b in built.values()) > 4  # several batches a partition
+        p.send(topic, key=b"first", value=b"sent before", partition=0)
+        p.flush()
+        time.sleep(1.0)
+        assert [r.key for r in read_topic(s, topic)] == [b"first"]  # built: not sent
+        queued_at = int(time.time() * 1000)
+        landings = fastappend.enqueue(p, topic, built)
+        offsets = fastappend.settle(landings, timeout=30)
+    finally:
+        p.close()
+    assert offsets == {0: 901, 1: 900}
+    got = read_topic(s, topic)
+    for part in (0, 1):
+        mine = [r for r in got if r.partition == part and r.key != b"first"]
+        assert [(r.key, r.value, list(r.headers)) for r in mine] == records[part]
+        assert [r.offset for r in mine] == list(range(part == 0, 900 + (part == 0)))
+        assert all(r.timestamp >= queued_at for r in mine)
