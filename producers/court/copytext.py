@@ -50,6 +50,26 @@ _LISTING_FIELDS = struct.pack(">h", 6)  # a listings row's field count
 _NULL = store.INT4(-1)
 
 
+def text_field(value: str) -> bytes:
+    """`store.binary_field` of a str (a text column): its UTF-8 length, then its UTF-8."""
+    data = value.encode()
+    return store.INT4(len(data)) + data
+
+
+def subject_fields(subject_id: str, subject_name: str) -> bytes:
+    """The listings row's last two columns (subject_id, subject_name), built by the
+    workers for a listing's first event (`prepare.prepare_lines`)."""
+    return text_field(subject_id) + text_field(subject_name)
+
+
+def new_listing_line(lid_f: bytes, code_f: bytes, recorded_f: bytes, subject_f: bytes
+                     ) -> bytes:
+    """The listings row of a listing as its listing event left it: no state stored
+    (migration 7). `*_f`: `store.binary_field` of the listing id, court code, time recorded
+    and (`subject_fields`) the subject."""
+    return b"".join((_LISTING_FIELDS, lid_f, code_f, _NULL, recorded_f, subject_f))
+
+
 def listing_line(lid: str, code_f: bytes, state: bytes | None, recorded_f: bytes,
                  subject_id: str, subject_name: str) -> bytes:
     """The listings columns (listing_id, court_code, state, updated_at, subject_id,
@@ -57,31 +77,55 @@ def listing_line(lid: str, code_f: bytes, state: bytes | None, recorded_f: bytes
     state (UTF-8 JSON) goes as it is, with no escaping for the server to undo; None: NULL,
     a listing as its listing event left it (migration 7). `code_f`, `recorded_f`:
     `store.binary_field` of the court code and of the time recorded."""
-    lid_b, sid_b, name_b, int4 = lid.encode(), subject_id.encode(), subject_name.encode(), store.INT4
-    return b"".join((
-        _LISTING_FIELDS, int4(len(lid_b)), lid_b, code_f,
-        _NULL if state is None else int4(len(state)), state or b"", recorded_f,
-        int4(len(sid_b)), sid_b, int4(len(name_b)), name_b,
-    ))
+    state_f = _NULL if state is None else store.INT4(len(state)) + state
+    return b"".join((_LISTING_FIELDS, text_field(lid), code_f, state_f, recorded_f,
+                     subject_fields(subject_id, subject_name)))
 
 
 def listing_lines(
-    states: dict[str, ListingState | bytes], subjects: dict[str, tuple[str, str]],
+    states: dict[str, ListingState | bytes], fresh: dict[str, bytes],
     changed: dict[str, str], recorded_f: bytes, skip: set[str] | frozenset[str] = frozenset(),
 ) -> Iterable[bytes]:
-    """`listing_line` of each `changed` listing. A state that is still its listing event's
-    value (bytes) is stored as NULL, with its subject (ID number, name) from `subjects`."""
+    """The listings row of each `changed` listing: `fresh[lid]` (`new_listing_line`) where
+    its state is still its listing event's value (bytes), else its state's."""
     # A listing's court is the court of each of its decisions (apply: RULE_IDENTITY).
     fields: dict[str, bytes] = {}
     for lid, code in changed.items():
         if lid in skip:
             continue
+        st = states[lid]
+        if isinstance(st, bytes):
+            yield fresh[lid]
+            continue
         code_f = fields.get(code)
         if code_f is None:
             code_f = fields[code] = store.binary_field(code)
-        st = states[lid]
-        if isinstance(st, bytes):
-            yield listing_line(lid, code_f, None, recorded_f, *subjects[lid])
-        else:
-            yield listing_line(lid, code_f, st.model_dump_json().encode(), recorded_f,
-                               st.subject.id_number, st.subject.name)
+        yield listing_line(lid, code_f, st.model_dump_json().encode(), recorded_f,
+                           st.subject.id_number, st.subject.name)
+
+
+PIECE = 1 << 20  # bytes: a COPY read's worth (store.COPY_READ)
+
+
+class Rows:
+    """COPY rows gathered into pieces of about PIECE bytes, which `store.copy_binary`
+    takes as they are: no object kept a row (200k of them, then their joining)."""
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+        self._buf = bytearray()
+        self.count = 0
+
+    def add(self, row: bytes) -> None:
+        buf = self._buf
+        buf += row
+        self.count += 1
+        if len(buf) >= PIECE:
+            self._pieces.append(bytes(buf))
+            buf.clear()
+
+    def pieces(self) -> list[bytes]:
+        if self._buf:
+            self._pieces.append(bytes(self._buf))
+            self._buf.clear()
+        return self._pieces

@@ -38,6 +38,7 @@ from hub.keys import court_signer, load_signing_key
 from hub.ledger import SigningKey, leaf_hash
 from hub.partitioner import murmur2
 from producers.court.avrobin import EPOCH, avro_long, avro_string, micros
+from producers.court.copytext import subject_fields
 from producers.court.fastlist import prepare_list
 
 
@@ -168,11 +169,15 @@ def prepare_chunk(chunk: Sequence[tuple[int, str]]) -> tuple[list[Prepared], Err
 
 def prepare_lines(task: tuple[int, list[str]]) -> tuple[list[tuple[Any, ...]], Errors]:
     """`prepare_chunk` of consecutive lines numbered from `task[0]`, for worker processes:
-    the `Prepared` come back as plain tuples in its field order (they pickle and unpickle in
-    about half the time of named tuples), their `key_hash` set."""
+    the `Prepared` come back as plain tuples (they pickle and unpickle in about half the
+    time of named tuples): its fields up to `post`, then the subject's two listings columns
+    in COPY binary form (`copytext.subject_fields`, None without a subject), then the
+    `key_hash`."""
     first, lines = task
     out, errors = prepare_chunk(list(enumerate(lines, start=first)))
-    return [(*p[:-1], murmur2(p.listing_id.encode("utf-8"))) for p in out], errors
+    return [(*p[:-3], None if p.subject_id is None else subject_fields(
+        p.subject_id, p.subject_name or ""), murmur2(p.listing_id.encode("utf-8")))
+        for p in out], errors
 
 
 # The text of files being submitted, by token, put here by the main process BEFORE it forks

@@ -49,8 +49,9 @@ from producers.court.relay import Row, Staged, record_tail  # outbox rows, their
 log = get_logger("court.submit")
 
 Progress = Callable[[int], None]
-# A prepared line as the workers send it: the fields of `Prepared`, in order, as a plain
-# tuple (building 200k named tuples took the main process ~0.5 s while the workers ran).
+# A prepared line as the workers send it (`prepare.prepare_lines`): the fields of
+# `Prepared` up to `post`, the subject's listings columns, the key hash, as a plain tuple
+# (building 200k named tuples took the main process ~0.5 s while the workers ran).
 Item = tuple[Any, ...]
 # A court's signatures, Merkle leaf hashes and Kafka records (`relay.record_tail`).
 _Signed = tuple[list[bytes], list[bytes], list[bytes]]
@@ -369,22 +370,23 @@ def _record(
         errors: list[DecisionError] = []
         # COPY binary rows, built here with each column's known type (store.binary_row
         # gives the same bytes for the same row; tests/unit/test_court_fastpath.py).
-        decision_lines: list[bytes] = []
-        outbox: dict[str, list[tuple[bytes, bytes]]] = {c: [] for c in courts}
-        keys_of: dict[str, list[tuple[int, str, str, int | None]]] = {c: [] for c in courts}
-        # ^ seq, listing_id, event_id, key_hash
+        decision_rows = copytext.Rows()
+        # per court: outbox prefix (copytext.outbox_prefix), value, seq, listing_id,
+        # event_id, key_hash
+        outbox: dict[str, list[tuple[bytes, bytes, int, str, str, int | None]]] = {
+            c: [] for c in courts}
         changed: dict[str, str] = {}  # listing_id -> court_code
-        subjects: dict[str, tuple[str, str]] = {}  # subject of the listings this file lists
+        fresh: dict[str, bytes] = {}  # the listings row of a listing this file lists
         checked: set[str] = set()  # courts whose first fast-path value was re-derived
         signer = _Signer(s, heads, pool, pool_gone)
         rec_field = store.binary_field(recorded_at)
         rec_avro = avro_long(recorded_us)
-        binary_field = store.binary_field
+        binary_field, text_field = store.binary_field, copytext.text_field
         code_fields = {c: binary_field(c) for c in courts}
         action_fields: dict[str, bytes] = {}
         decided_fields: dict[datetime, bytes] = {}  # a file repeats its decision times
         for p in prepared:
-            line, code, no, lid, action, decided_at, h, eid, pre, mid, post, sid, name, kh = p
+            line, code, no, lid, action, decided_at, h, eid, pre, mid, post, subject_f, kh = p
             prior = seen.get((code, no))
             if prior is not None:
                 if prior[0] == h:
@@ -399,7 +401,8 @@ def _record(
             head = heads[code]
             seq = head.seq + 1
             state = states.get(lid)
-            if state is None and sid is not None:
+            code_f, lid_f = code_fields[code], text_field(lid)
+            if state is None and subject_f is not None:
                 # A new listing, which the worker found its event lists (apply(None, event)
                 # depends on the event alone). `splice`, inlined.
                 prev = head.hash
@@ -410,7 +413,7 @@ def _record(
                     _check_fast_path(text, line, seq, prev, recorded_at, value)
                     checked.add(code)
                 states[lid] = value
-                subjects[lid] = (sid, name)
+                fresh[lid] = copytext.new_listing_line(lid_f, code_f, rec_field, subject_f)
             else:
                 event = _slow_event(text, line, seq, head.hash, recorded_at)
                 if isinstance(state, bytes):
@@ -432,20 +435,20 @@ def _record(
             action_f = action_fields.get(action)
             if action_f is None:
                 action_f = action_fields[action] = binary_field(action)
-            code_f, lid_f, eid_f = code_fields[code], binary_field(lid), binary_field(eid)
-            decision_lines.append(copytext.decision_line(
+            eid_f = text_field(eid)
+            decision_rows.add(copytext.decision_line(
                 code_f, no, lid_f, action_f, decided_f, seq, eid_f, h, rec_field))
-            outbox[code].append((copytext.outbox_prefix(code_f, seq, eid_f, lid_f), value))
-            keys_of[code].append((seq, lid, eid, kh))
+            outbox[code].append((copytext.outbox_prefix(code_f, seq, eid_f, lid_f), value,
+                                 seq, lid, eid, kh))
             signer.add(code, value, lid, kh)
         if errors:
             raise SubmitRejected(errors)
-        result.accepted = len(decision_lines)
-        if not decision_lines:
+        result.accepted = decision_rows.count
+        if not decision_rows.count:
             return []
         early = on_valid() if on_valid else None
         signer.flush(early.stage() if early is not None else None)
-        store.copy_binary(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_lines)
+        store.copy_binary(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_rows.pieces())
         # New listings go straight into the table; listings already stored (locked above)
         # are updated through a temporary table.
         columns = ("listing_id", "court_code", "state", "updated_at", "subject_id",
@@ -455,7 +458,7 @@ def _record(
             try:
                 store.copy_binary(
                     cur, f"{sch}.listings", columns,
-                    copytext.listing_lines(states, subjects, changed, rec_field, skip=stored),
+                    copytext.listing_lines(states, fresh, changed, rec_field, skip=stored),
                 )
             except db.UniqueViolation as e:
                 raise ConcurrentListing(db.duplicate_key(e)) from e
@@ -465,7 +468,7 @@ def _record(
             )
             store.copy_binary(
                 cur, "_court_listings", columns,
-                copytext.listing_lines(states, subjects, updated, rec_field),
+                copytext.listing_lines(states, fresh, updated, rec_field),
             )
             cur.execute(
                 f"UPDATE {sch}.listings l SET state = t.state, updated_at = t.updated_at,"
@@ -481,17 +484,16 @@ def _record(
             for code, rows in outbox.items():
                 signer_name = heads[code].key.signer
                 signer_f = binary_field(signer_name)
-                keys = keys_of[code]
                 lo = 0
                 for sigs, leaves, tails in signer.chunks(code):
                     hi = lo + len(sigs)
                     part = rows[lo:hi]
-                    for (prefix, value), sig in zip(part, sigs, strict=True):
+                    for (prefix, value, *_), sig in zip(part, sigs, strict=True):
                         yield copytext.outbox_line(prefix, value, sig, signer_f)
                     published.extend(
                         (code, seq, lid, eid, value, sig, signer_name, kh, leaf, tail)
-                        for (seq, lid, eid, kh), (_, value), sig, leaf, tail in zip(
-                            keys[lo:hi], part, sigs, leaves, tails, strict=True)
+                        for (_, value, seq, lid, eid, kh), sig, leaf, tail in zip(
+                            part, sigs, leaves, tails, strict=True)
                     )
                     lo = hi
                 if lo != len(rows):

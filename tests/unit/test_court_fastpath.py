@@ -389,6 +389,10 @@ def test_copy_rows_are_store_binary_rows(code: str, lid: str, no: str, seq: int,
         store.binary_row((lid, code, no.encode(), recorded, lid, no)))
     assert copytext.listing_line(lid, code_f, None, f(recorded), no, lid) == (
         store.binary_row((lid, code, None, recorded, no, lid)))
+    assert copytext.new_listing_line(copytext.text_field(lid), code_f, f(recorded),
+                                     copytext.subject_fields(no, code)) == (
+        store.binary_row((lid, code, None, recorded, no, code)))
+    assert copytext.text_field(lid) == f(lid)
 
 
 # ------------------------------------------------------------ the fast path's helpers
