@@ -56,21 +56,29 @@ __all__ = [
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31")
 
 
+# The hex digit of a UUID's variant nibble (10xx) from the hash's digit there.
+_VARIANT = {f"{v:x}": f"{(v & 0x3) | 0x8:x}" for v in range(16)}
+
+
 def uuid5_text(namespace: uuid.UUID, name: str) -> str:
     """`str(uuid.uuid5(namespace, name))` as RFC 4122 section 4.3 defines it (SHA-1 of
     namespace + name, version 5, variant 10xx), without building UUID objects: ids are
     computed once per event on the court's and the units' hot paths."""
-    b = bytearray(hashlib.sha1(namespace.bytes + name.encode("utf-8"),  # noqa: S324 - UUID5 is SHA-1 by definition
-                               usedforsecurity=False).digest()[:16])
-    b[6] = (b[6] & 0x0F) | 0x50
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _uuid5_text(namespace.bytes, name)
+
+
+def _uuid5_text(namespace: bytes, name: str) -> str:
+    h = hashlib.sha1(namespace + name.encode("utf-8"), usedforsecurity=False).hexdigest()  # noqa: S324 - UUID5 is SHA-1 by definition
+    # The version nibble (hex digit 12) is 5, the variant's top bits (digit 16) are 10.
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_EVENT_ID_NAMESPACE = EVENT_ID_NAMESPACE.bytes
 
 
 def event_id_for(court_code: str, decision_no: str) -> str:
     """Deterministic event id of a court decision (same decision → same id)."""
-    return uuid5_text(EVENT_ID_NAMESPACE, f"{court_code}/{decision_no}")
+    return _uuid5_text(_EVENT_ID_NAMESPACE, f"{court_code}/{decision_no}")
 
 
 def _aware_utc(value: datetime) -> datetime:

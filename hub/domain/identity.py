@@ -22,9 +22,11 @@ from stdnum.cn import uscc as _uscc
 __all__ = [
     "ADULT_AGE",
     "IdentityError",
+    "adult_on",
     "age_on",
     "birth_date",
     "check_resident_id",
+    "checked_resident_id",
     "check_uscc",
     "is_minor_on",
     "make_resident_id",
@@ -65,6 +67,12 @@ def check_resident_id(value: str) -> str:
     not valid in the birth year, yet people keep numbers issued under old or renamed region
     codes for life. We check format, birth date and check character only.
     """
+    return checked_resident_id(value)[0]
+
+
+def checked_resident_id(value: str) -> tuple[str, date]:
+    """`check_resident_id`, uncached, with the birth date the number spells (for a file of
+    numbers each seen once: a cache only costs there)."""
     if not isinstance(value, str):
         raise IdentityError("resident ID", "", f"expected a string, got {type(value).__name__}")
     number = _normalise(value)
@@ -73,11 +81,11 @@ def check_resident_id(value: str) -> str:
         raise IdentityError(kind, number, f"length {len(number)}, expected {_RESIDENT_ID_LENGTH}")
     if not _RESIDENT_ID_FORMAT.fullmatch(number):
         raise IdentityError(kind, number, "characters: expected 17 digits then a digit or X")
-    _birth_date_of(number)
+    born = _birth_date_of(number)
     expected = _ric.calc_check_digit(number)  # takes the full number, ignores the last char
     if number[-1] != expected:
         raise IdentityError(kind, number, "check character does not match (GB 11643 MOD 11-2)")
-    return number
+    return number, born
 
 
 def _birth_date_of(number: str) -> date:
@@ -131,6 +139,12 @@ def _age(born: date, on: date) -> int:
     if (on.month, on.day) < (born.month, born.day):
         years -= 1
     return years
+
+
+def adult_on(born: date, on: date) -> bool:
+    """Whether a person born on `born` is born and of age on `on`: `is_minor_on` neither
+    raises nor holds (Civil Code art. 17)."""
+    return on >= born and _age(born, on) >= ADULT_AGE
 
 
 def age_on(resident_id: str, on: date) -> int:

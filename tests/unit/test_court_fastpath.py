@@ -401,7 +401,7 @@ def test_copy_rows_are_store_binary_rows(code: str, lid: str, no: str, seq: int,
 @settings(max_examples=3000, deadline=None)
 @given(st.one_of(
     st.builds(lambda b: make_uscc(b), st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17)),
-    st.text(alphabet=USCC_ALPHABET + "abcIOSZ -\u2013 ", min_size=16, max_size=20),
+    st.text(alphabet=USCC_ALPHABET + "abcIOSZ -\u2013 \x00\x05\x1e", min_size=16, max_size=20),
 ), st.integers(0, 3))
 def test_uscc_check_is_check_uscc(number: str, spoil: int) -> None:
     if spoil == 1:

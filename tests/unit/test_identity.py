@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -11,10 +12,12 @@ from stdnum.cn import ric
 
 from hub.domain.identity import (
     IdentityError,
+    adult_on,
     age_on,
     birth_date,
     check_resident_id,
     check_uscc,
+    checked_resident_id,
     is_minor_on,
     make_resident_id,
     make_uscc,
@@ -119,6 +122,37 @@ def test_age_before_birth_is_an_error() -> None:
     number = make_resident_id("350402", date(2008, 2, 29), 2)
     with pytest.raises(IdentityError, match="not yet born"):
         age_on(number, date(2008, 2, 29) - timedelta(days=1))
+
+
+@given(
+    born=st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 12, 31)),
+    on=st.dates(min_value=date(1900, 1, 1), max_value=date(2050, 12, 31)),
+    spoil=st.sampled_from(["", "check", "date", "case"]),
+)
+def test_the_uncached_check_and_adult_on_agree_with_the_cached_ones(born: date, on: date,
+                                                                    spoil: str) -> None:
+    """`checked_resident_id` / `adult_on` (the court's fast path) against
+    `check_resident_id` / `is_minor_on`: the same numbers, errors and answers."""
+    number = make_resident_id("350402", born, 7)
+    if spoil == "check":
+        number = number[:-1] + ("0" if number[-1] != "0" else "1")
+    elif spoil == "date":
+        number = number[:10] + "13" + number[12:]
+    elif spoil == "case":
+        number = " " + number.lower() + " "
+    try:
+        expected = check_resident_id(number)
+    except IdentityError as e:
+        with pytest.raises(IdentityError, match=re.escape(e.problem)):
+            checked_resident_id(number)
+        return
+    got, got_born = checked_resident_id(number)
+    assert (got, got_born) == (expected, birth_date(number))
+    try:
+        minor = is_minor_on(number, on)
+    except IdentityError:
+        minor = True  # not yet born: not listable either
+    assert adult_on(got_born, on) == (not minor)
 
 
 def test_mask() -> None:
