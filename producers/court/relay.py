@@ -249,6 +249,8 @@ class Relay:
         self._fast = fastappend.usable(self.producer)
         self.result = RelayResult()
         self.staged: Staged | None = None  # a submit's batches for the next publish
+        # checkpoints issued, not yet recorded: their records' futures, their rows
+        self._checkpoints_in_flight: deque[tuple[list[Any], list[tuple[Any, ...]]]] = deque()
 
     def close(self) -> None:
         self.producer.close(timeout=10)
@@ -632,7 +634,11 @@ class Relay:
 
     def issue_checkpoints(self, final: bool) -> None:
         """Publish the checkpoints due: every N events, every T seconds when new events
-        exist, and at the end of a drain (so a drain always ends covered)."""
+        exist, and at the end of a drain (so a drain always ends covered). A checkpoint is
+        recorded once acknowledged: a drain's last call (`final`) waits for every one
+        issued, the others record those already acknowledged and leave the rest in flight
+        (a mark does not wait a round trip for them)."""
+        self._record_checkpoints(wait=False)
         now = time.time()
         out: list[tuple[_Court, int, bytes, str]] = []
         for c in self.courts.values():
@@ -645,29 +651,47 @@ class Relay:
                 final or now - c.checkpoint_at >= self.s.checkpoint_seconds
             ):
                 out.append((c, c.published_seq, c.acc.root(), c.last_event_id))
-        if not out:
-            return
-        issued_at = datetime.now(UTC)
-        rows = []
-        futures = []
+        if out:
+            issued_at = datetime.now(UTC)
+            rows = []
+            futures = []
+            try:
+                for c, size, root, eid in out:
+                    cp = CourtCheckpoint(court_code=c.code, tree_size=size, root_hash=root,
+                                         last_event_id=eid, issued_at=issued_at)
+                    value = codec.encode(cp)
+                    key = self._key(c.code)
+                    sig = key.sign(value)
+                    futures.append(self.producer.send(
+                        self.s.checkpoint_topic, key=c.code.encode("utf-8"), value=value,
+                        headers=[(SIG_HEADER, sig), (SIGNER_HEADER, key.signer.encode("ascii"))],
+                    ))
+                    rows.append((c.code, size, root, eid, issued_at, value, sig))
+                    # issued: not due again, whether or not it is acknowledged yet
+                    c.checkpoint_seq = max(c.checkpoint_seq, size)
+                    c.checkpoint_at = now
+            except kafka.UNAVAILABLE as e:
+                raise kafka.unavailable(self.s, e) from e
+            self._checkpoints_in_flight.append((futures, rows))
+        if final:
+            self._record_checkpoints(wait=True)
+
+    def _record_checkpoints(self, wait: bool) -> None:
+        """Record, in the order issued, the checkpoints whose records are acknowledged
+        (`wait`: all of them, waiting for each)."""
+        rows: list[tuple[Any, ...]] = []
+        flight = self._checkpoints_in_flight
         try:
-            for c, size, root, eid in out:
-                cp = CourtCheckpoint(court_code=c.code, tree_size=size, root_hash=root,
-                                     last_event_id=eid, issued_at=issued_at)
-                value = codec.encode(cp)
-                key = self._key(c.code)
-                sig = key.sign(value)
-                futures.append(self.producer.send(
-                    self.s.checkpoint_topic, key=c.code.encode("utf-8"), value=value,
-                    headers=[(SIG_HEADER, sig), (SIGNER_HEADER, key.signer.encode("ascii"))],
-                ))
-                rows.append((c.code, size, root, eid, issued_at, value, sig))
-            # Wait for these records only: flush() would also wait for the event batch
-            # already in flight and stall the pipeline.
-            for f in futures:
-                f.get(timeout=self.s.kafka_request_timeout_ms / 1000 * 4)
+            while flight and (wait or all(f.is_done for f in flight[0][0])):
+                # Wait for these records only: flush() would also wait for the event batch
+                # already in flight and stall the pipeline.
+                for f in flight[0][0]:
+                    f.get(timeout=self.s.kafka_request_timeout_ms / 1000 * 4)
+                rows += flight.popleft()[1]
         except kafka.UNAVAILABLE as e:
             raise kafka.unavailable(self.s, e) from e
+        if not rows:
+            return
         with db.unit_of_work(self.conn) as uow:
             db.execute_values(
                 uow.cursor,
@@ -675,14 +699,15 @@ class Relay:
                 " last_event_id, issued_at, value, signature) VALUES %s ON CONFLICT DO NOTHING",
                 rows,
             )
-            for c, size, _, _ in out:
-                if size > c.checkpoint_seq:
-                    c.checkpoint_seq = size
-                c.checkpoint_at = now
+            recorded: dict[str, tuple[int, datetime]] = {}
+            for code, size, _, _, issued_at, _, _ in rows:
+                if size > recorded.get(code, (0, issued_at))[0]:
+                    recorded[code] = (size, issued_at)
+            for code, (size, issued_at) in recorded.items():
                 uow.cursor.execute(
-                    f"UPDATE {self.sch}.courts SET checkpoint_seq = %s, checkpoint_at = %s"
-                    " WHERE court_code = %s",
-                    (c.checkpoint_seq, issued_at, c.code),
+                    f"UPDATE {self.sch}.courts SET checkpoint_seq = GREATEST(checkpoint_seq, %s),"
+                    " checkpoint_at = %s WHERE court_code = %s",
+                    (size, issued_at, code),
                 )
             uow.commit()
         self.result.checkpoints += len(rows)
