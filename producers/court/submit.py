@@ -318,8 +318,9 @@ def _record(
     pool_gone: threading.Event,
     on_valid: Callable[[], EarlyRelay | None] | None = None,
 ) -> list[Row]:
-    """Record the file in one transaction; returns the outbox rows it committed (the
-    relay publishes them without reading them back, `relay.Relay.usable`). `on_valid` is
+    """Record the file in one transaction (`prepared`: its lines, which it consumes);
+    returns the outbox rows it committed (the relay publishes them without reading them
+    back, `relay.Relay.usable`). `on_valid` is
     called once every rule has passed, before the rows are written; the relay it may
     start gets the events' producer batches written (`relay.Staged`)."""
     sch = store.schema(s)
@@ -448,6 +449,11 @@ def _record(
             return []
         early = on_valid() if on_valid else None
         signer.flush(early.stage() if early is not None else None)
+        # What only the main loop needed goes now, while the workers sign, rather than all
+        # at once when the submit returns (its last part runs on one core; issue #4).
+        prepared.clear()
+        seen.clear()
+        numbers.clear()
         store.copy_binary(cur, f"{sch}.decisions", DECISION_COLUMNS, decision_rows.pieces())
         # New listings go straight into the table; listings already stored (locked above)
         # are updated through a temporary table.
@@ -475,6 +481,8 @@ def _record(
                 " subject_id = t.subject_id, subject_name = t.subject_name"
                 " FROM _court_listings t WHERE l.listing_id = t.listing_id"
             )
+        states.clear()
+        fresh.clear()
         published: list[Row] = []
 
         def outbox_lines() -> Iterator[bytes]:
@@ -500,6 +508,7 @@ def _record(
                     raise RuntimeError(f"court {code}: {len(rows) - lo} values left unsigned")
 
         store.copy_binary(cur, f"{sch}.outbox", OUTBOX_COLUMNS, outbox_lines())
+        outbox.clear()
         for code, head in heads.items():
             cur.execute(
                 f"UPDATE {sch}.courts SET last_seq = %s, last_hash = %s WHERE court_code = %s",
