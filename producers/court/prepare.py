@@ -25,9 +25,9 @@ every chunk is also prepared the plain way and must give the same `Prepared`
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from hub import codec
 from hub.config import Settings
@@ -110,6 +110,7 @@ def _prepare(d: ListDecision, line: int) -> Prepared:
 
 
 Errors = list[tuple[int | None, str | None, str]]
+T = TypeVar("T")
 
 
 def slow_prepare(text: str, line: int) -> Prepared | list[tuple[int | None, str | None, str]]:
@@ -137,14 +138,54 @@ def check_fast(text: str, line: int, fast: Prepared) -> None:
         )
 
 
-def prepare_chunk(chunk: Sequence[tuple[int, str]]) -> tuple[list[Prepared], Errors]:
+def prepare_chunk(chunk: Iterable[tuple[int, str]]) -> tuple[list[Prepared], Errors]:
     """Parse and prepare (line number, text) pairs; blank lines are skipped. Errors come
     back as (line, key, reason) tuples (DecisionError does not pickle).
 
     Plain `list` lines take `fastlist.prepare_list`; every other line, and any line it
     declines, the plain path. The first fast line of every chunk is also prepared the
     plain way and compared (RuntimeError if they differ)."""
-    out: list[Prepared] = []
+    return _prepare_each(chunk, _prepared, _as_is)
+
+
+def prepare_lines(task: tuple[int, list[str]]) -> tuple[list[tuple[Any, ...]], Errors]:
+    """`prepare_chunk` of consecutive lines numbered from `task[0]`, for worker processes:
+    each `Prepared` as a plain tuple (they pickle and unpickle in about half the time of
+    named tuples; `item`): its fields up to `post`, then the subject's two listings columns
+    in COPY binary form (`copytext.subject_fields`, None without a subject), then the
+    `key_hash`. A fast-path line goes straight to that tuple (`_fast_item`)."""
+    first, lines = task
+    return _prepare_each(enumerate(lines, start=first), _fast_item, item)
+
+
+def item(p: Prepared) -> tuple[Any, ...]:
+    """The tuple `prepare_lines` gives for `p`."""
+    return (*p[:-3], None if p.subject_id is None else subject_fields(
+        p.subject_id, p.subject_name or ""), murmur2(p.listing_id.encode("utf-8")))
+
+
+def _fast_item(line: int, fast: Sequence[Any]) -> tuple[Any, ...]:
+    """`item(Prepared(line, *fast))` of a fast-path line (`fastlist.Fast`)."""
+    return (line, *fast[:-2], subject_fields(fast[-2], fast[-1]),
+            murmur2(fast[_LISTING_ID].encode("utf-8")))
+
+
+def _prepared(line: int, fast: Sequence[Any]) -> Prepared:
+    return Prepared(line, *fast)
+
+
+def _as_is(p: Prepared) -> Prepared:
+    return p
+
+
+_LISTING_ID = Prepared._fields.index("listing_id") - 1  # in `fastlist.Fast`: after `line`
+
+
+def _prepare_each(chunk: Iterable[tuple[int, str]], fast_item: Callable[[int, Sequence[Any]], T],
+                  slow_item: Callable[[Prepared], T]) -> tuple[list[T], Errors]:
+    """`prepare_chunk`'s rule, each line's result made by `fast_item` (from its number and
+    `fastlist.prepare_list`'s fields) or `slow_item` (from a plain-path `Prepared`)."""
+    out: list[T] = []
     errors: Errors = []
     checked = False
     for line, text in chunk:
@@ -153,31 +194,17 @@ def prepare_chunk(chunk: Sequence[tuple[int, str]]) -> tuple[list[Prepared], Err
         if not errors:
             fast = prepare_list(text)
             if fast is not None:
-                p = Prepared(line, *fast)
                 if not checked:
-                    check_fast(text, line, p)
+                    check_fast(text, line, Prepared(line, *fast))
                     checked = True
-                out.append(p)
+                out.append(fast_item(line, fast))
                 continue
         result = slow_prepare(text, line)
         if isinstance(result, list):
             errors.extend(result)
         elif not errors:  # a refused file needs its errors only
-            out.append(result)
+            out.append(slow_item(result))
     return out, errors
-
-
-def prepare_lines(task: tuple[int, list[str]]) -> tuple[list[tuple[Any, ...]], Errors]:
-    """`prepare_chunk` of consecutive lines numbered from `task[0]`, for worker processes:
-    the `Prepared` come back as plain tuples (they pickle and unpickle in about half the
-    time of named tuples): its fields up to `post`, then the subject's two listings columns
-    in COPY binary form (`copytext.subject_fields`, None without a subject), then the
-    `key_hash`."""
-    first, lines = task
-    out, errors = prepare_chunk(list(enumerate(lines, start=first)))
-    return [(*p[:-3], None if p.subject_id is None else subject_fields(
-        p.subject_id, p.subject_name or ""), murmur2(p.listing_id.encode("utf-8")))
-        for p in out], errors
 
 
 # The text of files being submitted, by token, put here by the main process BEFORE it forks

@@ -451,3 +451,14 @@ def test_the_three_json_writers_escape_alike() -> None:
         s = f'a{chr(c)}"\\b'
         assert json.dumps(s, ensure_ascii=False) == orjson.dumps(s).decode() \
             == pydantic_core.to_json(s).decode()
+
+
+def test_the_workers_tuples_are_the_prepared_lines_own() -> None:
+    """`prepare_lines` (what workers send) builds a fast-path line's tuple directly: the
+    same tuple as `item` of `prepare_chunk`'s `Prepared`, for both paths and any chunk."""
+    from producers.court.prepare import item, prepare_lines
+
+    texts = [line_of(d) for d in make_decisions(120, seed=4)] + bench_decisions(30)
+    got = prepare_lines((5, texts))
+    want = prepare_chunk(list(enumerate(texts, start=5)))
+    assert got == ([item(p) for p in want[0]], want[1]) and got[0]
