@@ -459,7 +459,7 @@ def _record(
         # are updated through a temporary table.
         columns = ("listing_id", "court_code", "state", "updated_at", "subject_id",
                    "subject_name")
-        updated = {lid: code for lid, code in changed.items() if lid in stored}
+        updated = {lid: code for lid in stored if (code := changed.get(lid)) is not None}
         if len(updated) < len(changed):
             try:
                 store.copy_binary(
