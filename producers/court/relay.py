@@ -73,7 +73,8 @@ class _Landed:
 
 class Staged:
     """A submit's events written into producer batches before its transaction commits
-    (`Relay.stage`), a relay batch of rows at a time, for `publish` to queue once it has:
+    (`drain.EarlyRelay.stage`), a relay batch of rows at a time, for the `publish` of the
+    relay it is handed to (`Relay.staged`) to queue once the transaction has committed:
     what a drain's `_send` did (routing and writing ~200k records, a quarter of a second of
     its interpreter lock) is done while PostgreSQL takes the COPYs (issue #4). Nothing
     reaches the producer before `publish` queues it; if the rows are not what `publish`
@@ -192,6 +193,9 @@ class _Court:
     due: list[tuple[int, bytes, str]] = field(default_factory=list)  # checkpoints to issue
 
 
+_SEQ = operator.itemgetter(1)
+
+
 def _runs(rows: Sequence[Row]) -> list[tuple[str, list[Row]]] | None:
     """Rows split into runs of one court's consecutive court_seq numbers, in order: None if
     that takes more than one run a court (rows out of order, or a gap)."""
@@ -204,9 +208,6 @@ def _runs(rows: Sequence[Row]) -> list[tuple[str, list[Row]]] | None:
             return None
         runs.append((code, run))
     return runs
-
-
-_SEQ = operator.itemgetter(1)
 
 
 def _split(rows: Sequence[Row]) -> list[tuple[str, list[Row]]]:

@@ -320,9 +320,9 @@ def _record(
 ) -> list[Row]:
     """Record the file in one transaction (`prepared`: its lines, which it consumes);
     returns the outbox rows it committed (the relay publishes them without reading them
-    back, `relay.Relay.usable`). `on_valid` is
-    called once every rule has passed, before the rows are written; the relay it may
-    start gets the events' producer batches written (`relay.Staged`)."""
+    back, `relay.Relay.usable`). `on_valid` is called once every rule has passed, before
+    the rows are written; the relay it may start gets the events' producer batches
+    written (`relay.Staged`)."""
     sch = store.schema(s)
     courts = result.courts
     with db.unit_of_work(conn) as uow:
@@ -530,8 +530,8 @@ class _Signer:
     Kafka records (`relay.record_tail`) while the server takes the COPYs, so that the relay
     only appends them: ~0.5 s of a 200k drain's one interpreter lock (issue #4). It does
     not start earlier, where it would compete with the main loop for that lock here. Given
-    a relay (`flush(stage=...)`), it also writes the records into the producer batches
-    that the relay queues once the submit has committed (`relay.Staged`)."""
+    batches to write (`flush(staged)`), it also writes the records into them, for the
+    relay to queue once the submit has committed (`relay.Staged`)."""
 
     def __init__(self, s: Settings, heads: dict[str, _Head], pool: Any,
                  pool_gone: threading.Event) -> None:
