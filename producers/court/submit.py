@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import multiprocessing.pool
+import operator
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -344,8 +345,11 @@ def _record(
         heads = {c: _Head(int(q), bytes(h), keys[c]) for c, q, h in cur.fetchall()}
 
         numbers: dict[str, list[str]] = {}
-        for p in prepared:
-            numbers.setdefault(p[_CODE], []).append(p[_NO])
+        if len(courts) == 1:  # the usual file: one court's decisions, gathered in C
+            numbers[courts[0]] = list(map(operator.itemgetter(_NO), prepared))
+        else:
+            for p in prepared:
+                numbers.setdefault(p[_CODE], []).append(p[_NO])
         seen: dict[tuple[str, str], tuple[bytes, int | None]] = {}
         for code in courts:
             cur.execute(
@@ -359,7 +363,7 @@ def _record(
             f"SELECT l.listing_id, {store.listing_state_sql(sch)} FROM {sch}.listings l"
             f" WHERE l.listing_id IN ({_JSON_TEXTS})"
             " ORDER BY l.listing_id FOR UPDATE OF l",
-            (_json_list({p[_LID] for p in prepared}),),
+            (_json_list(map(operator.itemgetter(_LID), prepared)),),
         )
         # A state is a model, or for a listing that this file lists, the value of its event
         # (its state is `store.listed_state` of it, derived only if a later line needs it).
