@@ -71,14 +71,46 @@ class _Landed:
     landings: list[fastappend.Landing]
 
 
+@dataclass
+class _Fold:
+    """One court's rows of a relay batch folded into its Merkle accumulator, as a mark's
+    `_fold` would fold them (`fold_into`), done by the submit before its commit: the mark
+    takes the result as it is when the court's log is where it was then (`Relay._folded`).
+    """
+
+    code: str
+    start: int  # court_seq of the first row
+    end: int  # court_seq of the last row
+    before: list[tuple[int, bytes]]  # the accumulator's state before them
+    after: list[tuple[int, bytes]] = field(default_factory=list)  # and after them
+    due: list[tuple[int, bytes, str]] = field(default_factory=list)  # checkpoints due
+    last_event_id: str = ""
+
+
+@dataclass
+class _Built:
+    """One relay batch of a `Staged` submit: the first and last (court_code, court_seq) of
+    its rows, how many, their records' producer batches per partition
+    (`fastappend.build`), and the folds of its rows (None where a court's rows did not
+    follow on its published prefix: the mark folds them itself)."""
+
+    first: tuple[str, int]
+    last: tuple[str, int]
+    count: int
+    batches: dict[int, list[Any]]
+    folds: list[_Fold] | None
+
+
 class Staged:
     """A submit's events written into producer batches before its transaction commits
     (`drain.EarlyRelay.stage`), a relay batch of rows at a time, for the `publish` of the
     relay it is handed to (`Relay.staged`) to queue once the transaction has committed:
     what a drain's `_send` did (routing and writing ~200k records, a quarter of a second of
-    its interpreter lock) is done while PostgreSQL takes the COPYs (issue #4). Nothing
-    reaches the producer before `publish` queues it; if the rows are not what `publish`
-    would send (`usable`), the batches are dropped and the rows sent the usual way."""
+    its interpreter lock) is done while PostgreSQL takes the COPYs (issue #4), and so is
+    what its marks' `_fold` did (the Merkle accumulator over the rows, the checkpoints
+    due). Nothing reaches the producer before `publish` queues it; if the rows are not
+    what `publish` would send (`usable`), the batches are dropped and the rows sent the
+    usual way."""
 
     def __init__(self, relay_of: Callable[[bool], Relay | bool | None]) -> None:
         self._relay_of = relay_of
@@ -86,14 +118,17 @@ class Staged:
         self.started = False
         self._size = int(os.environ.get("HUB_RELAY_BATCH", BATCH))
         self.partitions: list[int] = []
+        self._every = 1
         self._tails: dict[int, list[bytes]] = {}
         self._first: tuple[str, int] | None = None
         self._last: tuple[str, int] = ("", 0)
         self._count = 0
-        # per relay batch: its first and last (court_code, court_seq), its number of rows,
-        # and its records' batches per partition (`fastappend.build`)
-        self.batches: list[tuple[tuple[str, int], tuple[str, int], int,
-                                 dict[int, list[Any]]]] = []
+        # per court: the court_seq its accumulator covers (None: this submit's rows do not
+        # follow on it) and the accumulator, as the relay's marks will have them
+        self._logs: dict[str, tuple[int | None, MerkleAccumulator]] = {}
+        self._folds: dict[str, _Fold] = {}  # the current relay batch's, per court
+        self._plannable = True  # every court's rows of the current batch were folded
+        self.batches: list[_Built] = []
         self.finished = threading.Event()
         self.complete = False
 
@@ -107,36 +142,63 @@ class Staged:
         if not isinstance(relay, Relay) or not relay._fast:
             return False
         self._relay, self.partitions = relay, relay._partitions()
+        self._every = max(1, relay.s.checkpoint_every)
+        self._logs = {code: (None if c.pending else c.published_seq,
+                             MerkleAccumulator.from_state(c.acc.state()))
+                      for code, c in relay.courts.items()}
         self.started = True
         return True
 
     def add(self, code: str, first_seq: int, key_hashes: Sequence[int],
-            tails: Sequence[bytes]) -> None:
-        """One court's next rows, from `first_seq` on: their key hashes and records."""
+            tails: Sequence[bytes], leaves: Sequence[bytes], event_ids: Sequence[str]) -> None:
+        """One court's next rows, from `first_seq` on: their key hashes, records, Merkle
+        leaf hashes and event ids."""
         parts = self.partitions
-        seq = first_seq
-        for key_hash, tail in zip(key_hashes, tails, strict=True):
+        i, n = 0, len(tails)
+        while i < n:
+            j = min(n, i + self._size - self._count)  # the rows the current batch takes
             if self._first is None:
-                self._first = (code, seq)
-            run = self._tails.get(part := partition_for(key_hash, parts))
-            if run is None:
-                self._tails[part] = [tail]
-            else:
-                run.append(tail)
-            self._count += 1
+                self._first = (code, first_seq + i)
+            for key_hash, tail in zip(key_hashes[i:j], tails[i:j], strict=True):
+                run = self._tails.get(part := partition_for(key_hash, parts))
+                if run is None:
+                    self._tails[part] = [tail]
+                else:
+                    run.append(tail)
+            self._fold(code, first_seq + i, leaves[i:j], event_ids[i:j])
+            self._count += j - i
+            self._last = (code, first_seq + j - 1)
             if self._count == self._size:
-                self._last = (code, seq)
                 self._cut()
-            seq += 1
-        self._last = (code, seq - 1)
+            i = j
+
+    def _fold(self, code: str, first_seq: int, leaves: Sequence[bytes],
+              event_ids: Sequence[str]) -> None:
+        published, acc = self._logs.get(code) or (0, MerkleAccumulator())  # a new court
+        if published is None or first_seq != published + 1:
+            self._logs[code] = (None, acc)  # not what the relay will fold next
+            self._plannable = False
+            return
+        f = self._folds.get(code)
+        if f is None:
+            f = self._folds[code] = _Fold(code, first_seq, first_seq, acc.state())
+        f.due += fold_into(acc, published, leaves, event_ids, self._every)
+        f.end, f.last_event_id = first_seq + len(leaves) - 1, event_ids[-1]
+        self._logs[code] = (f.end, acc)
 
     def _cut(self) -> None:
         assert self._first is not None and self._relay is not None
         r = self._relay
-        self.batches.append((self._first, self._last, self._count, {
+        folds = None
+        if self._plannable:
+            folds = list(self._folds.values())
+            for f in folds:
+                f.after = self._logs[f.code][1].state()
+        self.batches.append(_Built(self._first, self._last, self._count, {
             part: fastappend.build(r.producer, r.topic, part, tails)
-            for part, tails in self._tails.items()}))
+            for part, tails in self._tails.items()}, folds))
         self._tails, self._first, self._count = {}, None, 0
+        self._folds, self._plannable = {}, True
 
     def close(self, complete: bool) -> None:
         """No more rows (`complete`: every row of the submit was added)."""
@@ -148,12 +210,17 @@ class Staged:
     def matches(self, rows: Sequence[Row]) -> bool:
         """Whether the batches hold exactly `rows`, in their order."""
         lo = 0
-        for first, last, n, _ in self.batches:
-            if lo + n > len(rows) or tuple(rows[lo][:2]) != first or (
-                    tuple(rows[lo + n - 1][:2]) != last):
+        for b in self.batches:
+            if lo + b.count > len(rows) or tuple(rows[lo][:2]) != b.first or (
+                    tuple(rows[lo + b.count - 1][:2]) != b.last):
                 return False
-            lo += n
+            lo += b.count
         return lo == len(rows)
+
+
+# A batch queued in the producer: its rows, where they landed (or `send`'s futures), and
+# the submit's folds of them (`_Fold`, or None).
+_Queued = tuple[list[Row], "_Landed | list[Any]", "list[_Fold] | None"]
 
 
 def _acknowledged(sent: _Landed | list[Any]) -> bool:
@@ -219,6 +286,22 @@ def _split(rows: Sequence[Row]) -> list[tuple[str, list[Row]]]:
         else:
             runs.append((row[0], [row]))
     return runs
+
+
+def fold_into(acc: MerkleAccumulator, start: int, leaves: Sequence[bytes],
+              event_ids: Sequence[str], every: int) -> list[tuple[int, bytes, str]]:
+    """Extend `acc` (a court's log up to court_seq `start`) with the next `leaves`, a
+    checkpoint interval at a time (`MerkleAccumulator.extend`); the checkpoints due every
+    `every` events among them: (tree size, root, the last event's id)."""
+    due = []
+    pos = 0
+    while pos < len(leaves):
+        take = min(len(leaves) - pos, every - (start + pos) % every)
+        acc.extend(leaves[pos : pos + take])
+        pos += take
+        if (start + pos) % every == 0:
+            due.append((start + pos, acc.root(), event_ids[pos - 1]))
+    return due
 
 
 def lock_key(s: Settings) -> int:
@@ -295,20 +378,39 @@ class Relay:
                 ids += run[1]
             if not leaves:
                 continue
-            pos = 0
-            while pos < len(leaves):
-                take = min(len(leaves) - pos, every - (start + pos) % every)
-                c.acc.extend(leaves[pos : pos + take])
-                pos += take
-                if (start + pos) % every == 0:
-                    c.due.append((start + pos, c.acc.root(), ids[pos - 1]))
+            c.due += fold_into(c.acc, start, leaves, ids, every)
             c.published_seq = start + len(leaves)
             c.last_event_id = ids[-1]
-            cur.execute(
-                f"UPDATE {self.sch}.courts SET published_seq = %s, acc_state = %s,"
-                " last_published_event_id = %s WHERE court_code = %s",
-                (c.published_seq, c.acc.state_json(), c.last_event_id, c.code),
-            )
+            self._store_court(cur, c)
+
+    def _store_court(self, cur: Any, c: _Court) -> None:
+        cur.execute(
+            f"UPDATE {self.sch}.courts SET published_seq = %s, acc_state = %s,"
+            " last_published_event_id = %s WHERE court_code = %s",
+            (c.published_seq, c.acc.state_json(), c.last_event_id, c.code),
+        )
+
+    def _folded(self, cur: Any, folds: list[_Fold]) -> bool:
+        """Take a submit's folds of the rows being marked (`Staged`) as `_fold` would have
+        computed them, if each starts where its court's log is (published prefix and
+        accumulator): True; else change nothing and return False."""
+        at: dict[str, tuple[int, list[tuple[int, bytes]]]] = {}
+        for f in folds:
+            c = self.courts.get(f.code)
+            if c is None or c.pending:
+                return False
+            published, state = at.get(f.code) or (c.published_seq, c.acc.state())
+            if f.start != published + 1 or f.before != state:
+                return False
+            at[f.code] = (f.end, f.after)
+        for f in folds:
+            c = self.courts[f.code]
+            c.acc = MerkleAccumulator.from_state(f.after)
+            c.published_seq, c.last_event_id = f.end, f.last_event_id
+            c.due += f.due
+        for code in at:
+            self._store_court(cur, self.courts[code])
+        return True
 
     def _store_offsets(self, cur: Any, offsets: dict[int, int]) -> None:
         if offsets:
@@ -487,16 +589,15 @@ class Relay:
         queued all at once: they are in memory already. Returns the number published."""
         total = 0
         marks: list[Future[int]] = []
-        queued: deque[tuple[list[Row], _Landed | list[Any]]] = deque()
+        queued: deque[_Queued] = deque()
         failed = threading.Event()  # a mark failed: the marks queued behind it mark nothing
         size = int(os.environ.get("HUB_RELAY_BATCH", BATCH))
         ready = self.usable(preloaded)
         staged = self._staged_for(ready)
         if staged is not None:  # the submit wrote its rows' batches: cut as it did
-            sizes = [n for _, _, n, _ in staged.batches]
-            bounds = list(itertools.accumulate(sizes, initial=0))
+            bounds = list(itertools.accumulate((b.count for b in staged.batches), initial=0))
             batches = [ready[lo:hi] for lo, hi in itertools.pairwise(bounds)]
-            built = [b for _, _, _, b in staged.batches]
+            built = list(staged.batches)
         else:
             batches = [ready[k : k + size] for k in range(0, len(ready), size)]
             built = []
@@ -509,13 +610,15 @@ class Relay:
                 return done, False
             return db_thread.submit(self._fetch, after), True
 
-        def send(rows: list[Row]) -> _Landed | list[Any]:
+        def send(rows: list[Row]) -> _Queued:
             if built:
+                b = built.pop(0)
                 try:
-                    return _Landed(fastappend.enqueue(self.producer, self.topic, built.pop(0)))
+                    landed = _Landed(fastappend.enqueue(self.producer, self.topic, b.batches))
                 except kafka.UNAVAILABLE as e:
                     raise kafka.unavailable(self.s, e) from e
-            return self._send(rows)
+                return rows, landed, b.folds
+            return rows, self._send(rows), None
 
         with ThreadPoolExecutor(1, thread_name_prefix="court-relay-db") as db_thread:
             fetching, fetched = next_batch(("", 0))
@@ -524,7 +627,7 @@ class Relay:
                 if not rows:
                     break
                 fetching, fetched = next_batch((rows[-1][0], int(rows[-1][1])))
-                queued.append((rows, send(rows)))
+                queued.append(send(rows))
                 # One task per batch queued: each marks the oldest batch still queued and
                 # those behind it already acknowledged (`_mark_queued`).
                 marks.append(db_thread.submit(self._mark_queued, queued, failed))
@@ -552,8 +655,7 @@ class Relay:
             return None
         return staged
 
-    def _mark_queued(self, queued: deque[tuple[list[Row], _Landed | list[Any]]],
-                     failed: threading.Event) -> int:
+    def _mark_queued(self, queued: deque[_Queued], failed: threading.Event) -> int:
         """Wait for the oldest queued batch's acknowledgements, then mark it sent together
         with every batch behind it already acknowledged: one transaction and one round of
         checkpoints for them all. Returns the rows marked (0: an earlier task took this
@@ -562,15 +664,16 @@ class Relay:
         if not queued or failed.is_set():
             return 0
         try:
-            rows, sent = queued.popleft()
+            rows, sent, folds = queued.popleft()
             offsets = self._settle(sent)
             while queued and _acknowledged(queued[0][1]):
-                more, sent = queued.popleft()
+                more, sent, more_folds = queued.popleft()
                 for part, end in self._settle(sent).items():
                     if end > offsets.get(part, -1):
                         offsets[part] = end
                 rows = rows + more
-            return self._mark(rows, offsets)
+                folds = None if folds is None or more_folds is None else folds + more_folds
+            return self._mark(rows, offsets, folds)
         except BaseException:
             failed.set()
             raise
@@ -590,15 +693,22 @@ class Relay:
         except kafka.UNAVAILABLE as e:
             raise kafka.unavailable(self.s, e) from e
 
-    def _mark(self, rows: list[Row], offsets: dict[int, int]) -> int:
+    def _mark(self, rows: list[Row], offsets: dict[int, int],
+              folds: list[_Fold] | None = None) -> int:
         """Mark acknowledged `rows` sent and store the partitions' next `offsets`, in one
-        transaction."""
+        transaction (`folds`: the submit's folds of those rows, `_folded`)."""
         if os.environ.get(FAULT_ENV) == FAULT_AFTER_PUBLISH:
             # Fault injection (tests): die like kill -9 between publishing and marking sent.
             os._exit(137)
         with db.unit_of_work(self.conn) as uow:
             cur = uow.cursor
             self._load_courts(cur)
+            if folds is not None and self._folded(cur, folds):
+                self._store_offsets(cur, offsets)
+                uow.commit()
+                self.result.published += len(rows)
+                self.issue_checkpoints(final=False)
+                return len(rows)
             last: dict[str, int] = {}  # per court, the highest court_seq of the rows
             courts = self.courts
             for code, run in _runs(rows) or _split(rows):

@@ -445,7 +445,7 @@ def _record(
                 code_f, no, lid_f, action_f, decided_f, seq, eid_f, h, rec_field))
             outbox[code].append((copytext.outbox_prefix(code_f, seq, eid_f, lid_f), value,
                                  seq, lid, eid, kh))
-            signer.add(code, value, lid, kh)
+            signer.add(code, value, lid, eid, kh)
         if errors:
             raise SubmitRejected(errors)
         result.accepted = decision_rows.count
@@ -463,7 +463,7 @@ def _record(
         # are updated through a temporary table.
         columns = ("listing_id", "court_code", "state", "updated_at", "subject_id",
                    "subject_name")
-        updated = {lid: code for lid in stored if (code := changed.get(lid)) is not None}
+        updated = {lid: court for lid in stored if (court := changed.get(lid)) is not None}
         if len(updated) < len(changed):
             try:
                 store.copy_binary(
@@ -545,6 +545,7 @@ class _Signer:
         self._next = {c: h.seq + 1 for c, h in heads.items()}  # court_seq of the next chunk
         self._values: dict[str, list[bytes]] = {c: [] for c in heads}
         self._lids: dict[str, list[str]] = {c: [] for c in heads}
+        self._eids: dict[str, list[str]] = {c: [] for c in heads}
         self._hashes: dict[str, list[int]] = {c: [] for c in heads}
         # per court, per chunk sent: the workers' pending result and the chunk (`_Chunk`);
         # then, once `flush` has started the helper, what it makes of each (`_Signed`)
@@ -552,18 +553,21 @@ class _Signer:
         self._done: dict[str, list[Future[_Signed]]] = {c: [] for c in heads}
         self._pool_gone = pool_gone
 
-    def add(self, code: str, value: bytes, listing_id: str, key_hash: int) -> None:
+    def add(self, code: str, value: bytes, listing_id: str, event_id: str, key_hash: int
+            ) -> None:
         values = self._values[code]
         values.append(value)
         self._lids[code].append(listing_id)
+        self._eids[code].append(event_id)
         self._hashes[code].append(key_hash)
         if self._pool is not None and len(values) >= SIGN_CHUNK:
             self._send(code)
 
     def _send(self, code: str) -> None:
         chunk = _Chunk(code, self._next[code], self._values[code], self._lids[code],
-                       self._hashes[code])
-        self._values[code], self._lids[code], self._hashes[code] = [], [], []
+                       self._eids[code], self._hashes[code])
+        self._values[code], self._lids[code], self._eids[code], self._hashes[code] = (
+            [], [], [], [])
         self._next[code] += len(chunk.values)
         self._parts[code].append((
             self._pool.apply_async(sign_chunk, ((self._s, code, chunk.values),)), chunk))
@@ -592,7 +596,7 @@ class _Signer:
         # once its relay has started; until then they wait here (the COPY never waits for
         # the relay's start), and after the last chunk, this thread waits for it.
         staging: bool | None = None if staged is not None else False  # None: not started
-        waiting: list[tuple[_Chunk, list[bytes]]] = []
+        waiting: list[tuple[_Chunk, list[bytes], list[bytes]]] = []  # chunk, tails, leaves
         try:
             for signer, part, chunk, done in jobs:
                 try:
@@ -608,7 +612,7 @@ class _Signer:
                     staging = False
                     continue
                 if staging is not False:
-                    waiting.append((chunk, tails))
+                    waiting.append((chunk, tails, leaves))
                     staging = self._stage(staged, waiting, wait=False)
             if staging is None:
                 staging = self._stage(staged, waiting, wait=True)
@@ -617,16 +621,17 @@ class _Signer:
                 staged.close(complete=bool(staging))
 
     @staticmethod
-    def _stage(staged: Staged | None, waiting: list[tuple[_Chunk, list[bytes]]], wait: bool
-               ) -> bool | None:
+    def _stage(staged: Staged | None, waiting: list[tuple[_Chunk, list[bytes], list[bytes]]],
+               wait: bool) -> bool | None:
         """Write the waiting chunks into `staged` if its relay has started: True (done),
         False (no relay to write for: the drain sends them), None (still starting)."""
         assert staged is not None
         try:
             started = staged.started or staged.start(wait)
             if started:
-                for chunk, tails in waiting:
-                    staged.add(chunk.code, chunk.first_seq, chunk.hashes, tails)
+                for chunk, tails, leaves in waiting:
+                    staged.add(chunk.code, chunk.first_seq, chunk.hashes, tails, leaves,
+                               chunk.eids)
                 waiting.clear()
             return started
         except Exception as e:  # noqa: BLE001 - the drain sends them instead
@@ -648,13 +653,15 @@ class _Signer:
 
 @dataclass
 class _Chunk:
-    """Values sent to the workers to sign, with what the records need: listing ids, their
-    key hashes (the partition) and the court_seq of the first."""
+    """Values sent to the workers to sign, with what the records and the relay's fold
+    need: listing ids, event ids, the ids' key hashes (the partition) and the court_seq of
+    the first."""
 
     code: str
     first_seq: int
     values: list[bytes]
     lids: list[str]
+    eids: list[str]
     hashes: list[int]
 
 

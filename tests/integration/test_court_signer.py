@@ -31,7 +31,7 @@ def test_the_records_thread_ends_when_the_submit_ends_before_its_workers(hub_set
         gone = threading.Event()
         signer = submit_module._Signer(hub_settings, heads, pool, gone)
         for i in range(submit_module.SIGN_CHUNK + 500):
-            signer.add("350402", b"value %d" % i, f"L{i}", i)
+            signer.add("350402", b"value %d" % i, f"L{i}", f"E{i}", i)
         signer.flush()
         assert len(_records_threads()) == before + 1
         assert not any(b.ready() for b in busy)

@@ -90,16 +90,16 @@ def test_acknowledged_batches_are_marked_together_with_checkpoints_between_them(
     groups: list[int] = []
     real = relay.Relay._mark
 
-    def mark(self, rows, offsets):  # type: ignore[no-untyped-def]
+    def mark(self, rows, offsets, folds=None):  # type: ignore[no-untyped-def]
         groups.append(len(rows))
-        return real(self, rows, offsets)
+        return real(self, rows, offsets, folds)
 
     def all_acknowledged_first(self, queued, failed):  # type: ignore[no-untyped-def]
         if not groups:  # the first mark starts once all five are queued and acknowledged
             deadline = time.monotonic() + 30
             while len(queued) < 5 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            for _, sent in list(queued):
+            for _, sent, _ in list(queued):
                 fastappend.settle(sent.landings, 30)
         return real_queued(self, queued, failed)
 
@@ -552,22 +552,29 @@ def test_copy_raises_what_its_rows_raised_and_records_nothing(hub_settings):
 
 def test_a_submit_writes_its_events_batches_before_its_commit(hub_settings, monkeypatch):
     """With worker processes and its relay started while recording, a submit writes its
-    events into producer batches during its COPYs (relay.Staged), and the drain queues
-    them as they are; if they do not hold exactly the rows committed, they are dropped
-    and the rows sent record by record: the same log either way, each event once."""
+    events into producer batches during its COPYs (relay.Staged) and folds them into its
+    court's Merkle accumulator, and the drain queues them and marks them as they are; if
+    they do not hold exactly the rows committed, they are dropped and the rows sent record
+    by record: the same log either way, each event once, checkpoints every 70 events
+    (inside and across relay batches) with roots that match it."""
     from producers.court import submit as submit_module
 
-    s = hub_settings
+    s = hub_settings.model_copy(update={"checkpoint_every": 70})
     n = submit_module.POOL_FROM + 600
     sent: list[int] = []
     real_send = relay.Relay._send
     monkeypatch.setattr(relay.Relay, "_send",
                         lambda self, rows: sent.append(len(rows)) or real_send(self, rows))
     monkeypatch.setenv("HUB_RELAY_BATCH", "1000")
+    folded: list[bool] = []
+    real_folded = relay.Relay._folded
+    monkeypatch.setattr(relay.Relay, "_folded", lambda self, cur, folds: folded.append(
+        real_folded(self, cur, folds)) or folded[-1])
     first = many_lines(n, prefix="S")
     r = service.submit(s, first)
     assert r.accepted == r.published == n
     assert sent == []  # every batch was staged
+    assert folded and all(folded)  # and every mark took the submit's folds
     monkeypatch.setattr(relay.Staged, "matches", lambda self, rows: False)
     second = many_lines(n, prefix="T")
     r = service.submit(s, second)
