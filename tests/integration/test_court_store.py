@@ -580,4 +580,42 @@ def test_a_submit_writes_its_events_batches_before_its_commit(hub_settings, monk
     r = service.submit(s, second)
     assert r.accepted == r.published == n
     assert sum(sent) == n  # dropped: sent the usual way
-    check_court_log(s, [json.loads(x) for x in first + second])
+    # The relay started while recording fails: nothing is written for it, and the drain's
+    # own relay sends the rows.
+    real_recover = relay.Relay.recover
+
+    def failing(self):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "court-early-relay":
+            raise ConnectionError("broker gone for a moment")
+        return real_recover(self)
+
+    monkeypatch.setattr(relay.Relay, "recover", failing)
+    sent.clear()
+    third = many_lines(n, prefix="U")
+    r = service.submit(s, third)
+    assert r.accepted == r.published == n
+    assert sum(sent) == n
+    check_court_log(s, [json.loads(x) for x in first + second + third])
+
+
+def test_a_submit_runs_without_the_cyclic_collector_and_restores_it(hub_settings):
+    """The cyclic garbage collector is off while a submit runs, and as it was afterwards,
+    also when the file is refused."""
+    import gc
+
+    s = hub_settings
+    during: list[bool] = []
+    assert gc.isenabled()
+    service.submit(s, many_lines(5, prefix="G"), progress=lambda n: during.append(gc.isenabled()))
+    assert during == [False] and gc.isenabled()
+    bad = json.loads(many_lines(1, prefix="H")[0])
+    bad["subject"]["id_number"] = bad_check(bad["subject"]["id_number"])
+    with pytest.raises(service.SubmitRejected):
+        service.submit(s, [json.dumps(bad, ensure_ascii=False)])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        service.submit(s, many_lines(3, prefix="K"))
+        assert not gc.isenabled()  # as it was
+    finally:
+        gc.enable()
