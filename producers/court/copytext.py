@@ -50,10 +50,7 @@ _LISTING_FIELDS = struct.pack(">h", 6)  # a listings row's field count
 _NULL = store.INT4(-1)
 
 
-def text_field(value: str) -> bytes:
-    """`store.binary_field` of a str (a text column): its UTF-8 length, then its UTF-8."""
-    data = value.encode()
-    return store.INT4(len(data)) + data
+text_field = store.text_field
 
 
 def subject_fields(subject_id: str, subject_name: str) -> bytes:

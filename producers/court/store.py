@@ -135,7 +135,7 @@ MIGRATIONS = [
         # A new listing's state is apply(None, event) of the event in its outbox row: writing
         # it out again doubled what a large submit wrote (~1 KB of JSON a listing, in the
         # table and in the WAL: 2.2 KB of 4 KB a decision, issue #4). It is derived where
-        # read (`LISTING_STATE`, `state_of`) and written in full when a later decision
+        # read (`listing_state_sql`, `state_of`) and written in full when a later decision
         # changes the listing. The subject's name gets a column for the public query.
         """
         ALTER TABLE {schema}.listings ALTER COLUMN state DROP NOT NULL;
@@ -246,7 +246,16 @@ def binary_field(value: str | int | bytes | datetime | None) -> bytes:
         return INT8_FIELD(8, value)
     if isinstance(value, datetime):
         return INT8_FIELD(8, micros(value) - _PG_EPOCH_US)
-    data = value.encode() if isinstance(value, str) else bytes(value)
+    if isinstance(value, str):
+        return text_field(value)
+    data = bytes(value)
+    return INT4(len(data)) + data
+
+
+def text_field(value: str) -> bytes:
+    """`binary_field` of a str (a text column): its UTF-8 length, then its UTF-8; without
+    the type dispatch, for the submit's per-row fields."""
+    data = value.encode()
     return INT4(len(data)) + data
 
 
