@@ -6,6 +6,7 @@ source "$(dirname "$0")/../local/common.sh"
 CDIR="$LOCAL/cluster"
 NODES=(1 2 3)
 ADMIN_PWFILE="$LOCAL/kafka-admin-password"
+CONTROLLER_PWFILE="$LOCAL/kafka-controller-password"
 BOOTSTRAP="127.0.0.1:21092,127.0.0.1:22092,127.0.0.1:23092"
 
 java_opts() {
@@ -18,6 +19,7 @@ render() {
   mkdir -p "$dir/data" "$dir/logs"
   (umask 077; sed -e "s:@ID@:$n:g" -e "s:@DATA@:$dir/data:" \
     -e "s:@ADMIN_PASSWORD@:$(cat "$ADMIN_PWFILE"):" \
+    -e "s:@CONTROLLER_PASSWORD@:$(cat "$CONTROLLER_PWFILE"):g" \
     "$ROOT/deploy/cluster/node.properties.in" > "$dir/server.properties")
 }
 
@@ -66,7 +68,9 @@ stop_node() {
 case "${1:-}" in
   start)
     "$DEPLOY/kafka.sh" assemble
-    [ -s "$ADMIN_PWFILE" ] || (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$ADMIN_PWFILE")
+    for f in "$ADMIN_PWFILE" "$CONTROLLER_PWFILE"; do
+      [ -s "$f" ] || (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$f")
+    done
     for n in "${NODES[@]}"; do render "$n"; done
     format_all
     for n in "${NODES[@]}"; do start_node "$n"; done

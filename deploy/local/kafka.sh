@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The local Apache Kafka broker (KRaft, one node) from Maven Central jars.
-#   kafka.sh assemble | start | stop | status
+#   kafka.sh assemble | start | stop | status | controller-probe TOPIC [USER PASSWORD]
 source "$(dirname "$0")/common.sh"
 KDIR="$LOCAL/kafka"
 PIDFILE="$KDIR/broker.pid"
@@ -24,15 +24,30 @@ assemble() {
 }
 
 ADMIN_PWFILE="$LOCAL/kafka-admin-password"
+CONTROLLER_PWFILE="$LOCAL/kafka-controller-password"
 
+secret() {  # secret FILE: a generated password, kept once in a 0600 file
+  if [ ! -s "$1" ]; then
+    (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$1")
+  fi
+}
+
+# Renders server.properties. A broker already running with other settings (an older
+# .local, whose controller listener let anonymous clients in) is restarted on the new ones.
 render() {
   mkdir -p "$KDIR/data" "$LOGDIR"
-  if [ ! -s "$ADMIN_PWFILE" ]; then
-    (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$ADMIN_PWFILE")
-  fi
+  secret "$ADMIN_PWFILE"
+  secret "$CONTROLLER_PWFILE"
   (umask 077; sed -e "s:@DATA@:$KDIR/data:" -e "s:@PORT@:$KAFKA_PORT:g" \
     -e "s:@CPORT@:$KAFKA_CONTROLLER_PORT:g" -e "s:@ADMIN_PASSWORD@:$(cat "$ADMIN_PWFILE"):" \
-    "$DEPLOY/server.properties.in" > "$KDIR/server.properties")
+    -e "s:@CONTROLLER_PASSWORD@:$(cat "$CONTROLLER_PWFILE"):g" \
+    "$DEPLOY/server.properties.in" > "$KDIR/server.properties.new")
+  if [ -f "$KDIR/server.properties" ] && ! cmp -s "$KDIR/server.properties.new" "$KDIR/server.properties" \
+      && pid_alive "$PIDFILE"; then
+    say "Kafka's settings changed (e.g. the controller listener now authenticates): restarting it"
+    stop
+  fi
+  mv "$KDIR/server.properties.new" "$KDIR/server.properties"
 }
 
 java_opts() {
@@ -104,5 +119,11 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) pid_alive "$PIDFILE" && echo "running" || echo "stopped" ;;
-  *) echo "usage: $0 assemble|start|stop|status" >&2; exit 2 ;;
+  # What an intruder on this machine would try (docs/threat-model.md): create an ACL
+  # through the controller listener, anonymously or with the credentials given.
+  controller-probe)
+    shift
+    java -Dlog4j2.configurationFile="$DEPLOY/log4j2.properties" -cp "$KAFKA_LIB/*" \
+      "$DEPLOY/ControllerProbe.java" "127.0.0.1:$KAFKA_CONTROLLER_PORT" "$@" ;;
+  *) echo "usage: $0 assemble|start|stop|status|controller-probe TOPIC [USER PASSWORD]" >&2; exit 2 ;;
 esac
