@@ -6,8 +6,10 @@ Accounts: `admin` (created when the storage is formatted), `court-<code>` per co
 - unit    → read `court.*`; write only `acks.<slug>.v1` and `dlq.<slug>.v1`; its own
             consumer group and transactional ids;
 - auditor → read every topic; write nothing.
-Anything else is denied (`allow.everyone.if.no.acl.found=false`). Passwords are generated
-once and kept under the state dir in a 0600 file, never in git and never logged."""
+Anything else is denied (`allow.everyone.if.no.acl.found=false`). The same provisioning
+creates the database accounts (`hub.db_accounts`): one PostgreSQL role per unit, owning its
+schema only, and one for the court store. Passwords are generated once and kept under the
+state dir in a 0600 file, never in git and never logged."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from hub import kafka
+from hub import db_accounts, kafka
 from hub.config import Settings
 from hub.errors import ConfigError, HubError, ServiceUnavailable
 
@@ -140,9 +142,43 @@ def credentials(s: Settings, account: Account) -> tuple[str, str]:
     return name, pw
 
 
-def settings_as(s: Settings, account: Account) -> Settings:
+def db_role(s: Settings, account: Account) -> str | None:
+    """The PostgreSQL role of an account: a unit's own, the court store's; the auditor
+    reads only Kafka and has none."""
+    if account.kind == "unit":
+        return db_accounts.unit_role(s, account.ident)
+    if account.kind == "court":
+        return db_accounts.court_role(s)
+    return None
+
+
+def pg_dsn_for(s: Settings, account: Account) -> str | None:
+    """`HUB_PG_DSN` of the account's own database role, once provisioned."""
+    role = db_role(s, account)
+    pw = load_secrets(s).get(db_accounts.secret_key(role)) if role else None
+    return db_accounts.dsn_for(s, role, pw) if role and pw else None
+
+
+def account_env(s: Settings, account: Account) -> dict[str, str]:
+    """The `HUB_*` settings that make a process run as this account (`hub accounts env`,
+    the units `hub agency run-all` starts)."""
     user, pw = credentials(s, account)
-    return s.model_copy(update={"kafka_username": user, "kafka_password": pw})
+    env = {"HUB_KAFKA_USERNAME": user, "HUB_KAFKA_PASSWORD": pw}
+    dsn = pg_dsn_for(s, account)
+    if dsn:
+        env["HUB_PG_DSN"] = dsn
+    return env
+
+
+def settings_as(s: Settings, account: Account) -> Settings:
+    """Settings of one account: its broker credentials and, where it has one, its database
+    role."""
+    user, pw = credentials(s, account)
+    update: dict[str, object] = {"kafka_username": user, "kafka_password": pw}
+    dsn = pg_dsn_for(s, account)
+    if dsn:
+        update["pg_dsn"] = dsn
+    return s.model_copy(update=update)
 
 
 # --- provisioning ----------------------------------------------------------------------
@@ -153,6 +189,7 @@ class ProvisionResult:
     existing_users: list[str]
     acls: int
     topics_created: list[str]
+    db_roles_created: list[str]
 
 
 def wait_for_login(s: Settings, seconds: float) -> None:
@@ -171,7 +208,8 @@ def wait_for_login(s: Settings, seconds: float) -> None:
 
 
 def provision(s: Settings, courts: Iterable[str], units: Iterable[str]) -> ProvisionResult:
-    """Create, idempotently, topics, the SCRAM users and their ACLs. Runs as the admin."""
+    """Create, idempotently, topics, the SCRAM users and their ACLs, and the database roles.
+    Runs as the admin of both."""
     units = list(units)
     all_accounts = [court_account(c) for c in courts] + [unit_account(u) for u in units] + [AUDITOR]
     accounts = [a.name(s) for a in all_accounts]
@@ -195,5 +233,8 @@ def provision(s: Settings, courts: Iterable[str], units: Iterable[str]) -> Provi
                 raise HubError(f"could not create SCRAM users: {failed}")
         acls = [acl for account in all_accounts for acl in acls_for(s, account)]
         client.create_acls(acls)
-    return ProvisionResult(created, sorted(set(accounts) - set(created)), len(acls), topics_created)
+    roles_created = db_accounts.provision(s, units, stored)
+    _save_secrets(s, stored)
+    return ProvisionResult(created, sorted(set(accounts) - set(created)), len(acls), topics_created,
+                           roles_created)
 

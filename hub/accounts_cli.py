@@ -32,13 +32,15 @@ def provision(courts: tuple[str, ...], wait: float, fmt: str) -> None:
     units = list(default_catalogue().units)
     result = accounts.provision(s, courts or tuple(COURTS), units)
     doc = {"created": result.created_users, "existing": len(result.existing_users),
-           "acls": result.acls, "topics_created": len(result.topics_created)}
+           "acls": result.acls, "topics_created": len(result.topics_created),
+           "db_roles_created": result.db_roles_created}
     if fmt == "json":
         print_json(doc)
     else:
-        print_table("accounts", ["created", "already there", "ACL bindings", "topics created"],
+        print_table("accounts", ["created", "already there", "ACL bindings", "topics created",
+                                 "database roles created"],
                     [[len(result.created_users), len(result.existing_users), result.acls,
-                      len(result.topics_created)]])
+                      len(result.topics_created), len(result.db_roles_created)]])
 
 
 @accounts_group.command("env")
@@ -46,7 +48,8 @@ def provision(courts: tuple[str, ...], wait: float, fmt: str) -> None:
 @click.option("--court", help="Court code.")
 @click.option("--auditor", is_flag=True, help="The auditor's account.")
 def env(unit: str | None, court: str | None, auditor: bool) -> None:
-    """Print `HUB_KAFKA_USERNAME` / `HUB_KAFKA_PASSWORD` for one account (shell-sourceable)."""
+    """Print one account's settings, shell-sourceable: `HUB_KAFKA_USERNAME` /
+    `HUB_KAFKA_PASSWORD`, and `HUB_PG_DSN` of its own database role (units, courts)."""
     chosen = [x for x in (unit, court, auditor or None) if x]
     if len(chosen) != 1:
         raise InputError("give exactly one of --unit SLUG, --court CODE, --auditor")
@@ -57,7 +60,6 @@ def env(unit: str | None, court: str | None, auditor: bool) -> None:
         name = accounts.court_account(court)
     else:
         name = accounts.AUDITOR
-    user, pw = accounts.credentials(settings(), name)  # name: an Account
-    click.echo(f"export HUB_KAFKA_USERNAME={shlex.quote(user)}")
-    click.echo(f"export HUB_KAFKA_PASSWORD={shlex.quote(pw)}")
+    for key, value in accounts.account_env(settings(), name).items():  # name: an Account
+        click.echo(f"export {key}={shlex.quote(value)}")
 

@@ -128,7 +128,8 @@ def migrate(conn: Connection, schema: str, migrations: Sequence[Migration]) -> l
     with unit_of_work(conn) as uow:
         cur = uow.cursor
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(schema.encode()),))
-        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        if not act_as_owner(cur, schema):
+            cur.execute(f"CREATE SCHEMA {schema}")
         cur.execute(
             f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations ("
             " version int PRIMARY KEY, name text NOT NULL,"
@@ -147,6 +148,24 @@ def migrate(conn: Connection, schema: str, migrations: Sequence[Migration]) -> l
             applied_now.append(m.version)
         uow.commit()
     return applied_now
+
+
+def act_as_owner(cur: Any, schema: str) -> bool:
+    """For the rest of the transaction, act as the role that owns `schema` when this login
+    is a member of it (the admin, maintaining a unit's schema: what it creates there stays
+    the unit's, `hub.db_accounts`). False when the schema does not exist yet. Creating a
+    schema needs CREATE on the database, which a unit's own role does not have: its schema
+    is made for it by `hub accounts provision`."""
+    cur.execute(
+        "SELECT pg_get_userbyid(nspowner), pg_get_userbyid(nspowner) <> current_user"
+        " AND pg_has_role(current_user, nspowner, 'MEMBER')"
+        " FROM pg_namespace WHERE nspname = %s", (schema,))
+    row = cur.fetchone()
+    if row is None:
+        return False
+    if row[1]:
+        cur.execute(f"SET LOCAL ROLE {ident(row[0])}")
+    return True
 
 
 def drop_schema(conn: Connection, schema: str) -> None:

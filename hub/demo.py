@@ -1,7 +1,8 @@
 """`make demo`: a few hundred realistic decisions through the whole hub.
 
 Generates decisions (valid IDs, organisations with related persons, lifecycle changes),
-submits them as a court would, runs a dozen units until they are idle, then shows per unit
+submits them as a court would, runs a dozen units until they are idle (each as its own
+broker user and database role), then shows per unit
 the measures applied and lifted (from its signed acknowledgements), a few screening
 answers, and the auditors' verification and compliance report. Re-running it is safe:
 the same decisions are recognised as already recorded."""
@@ -9,6 +10,7 @@ the same decisions are recognised as already recorded."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -16,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from hub import codec, kafka
+from hub import accounts, codec, kafka
 from hub.config import settings
 from hub.domain.events import UnitAcknowledged
 from hub.generate import generate
@@ -30,8 +32,9 @@ UNITS = (
 console = Console(stderr=True)
 
 
-def hub(*args: str, check: bool = True) -> str:
-    proc = subprocess.run([sys.executable, "-m", "hub", *args], capture_output=True, text=True)
+def hub(*args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run([sys.executable, "-m", "hub", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         console.print(f"[red]hub {' '.join(args)} failed ({proc.returncode})[/red]\n{proc.stderr[-2000:]}")
         sys.exit(proc.returncode)
@@ -88,9 +91,11 @@ def main() -> None:
         if tag not in {p[0] for p in picks}:
             picks.append((tag, lid, idn))
     answers = []
+    # The unit asks as itself: its broker user and its database role (hub accounts env).
+    as_unit = accounts.account_env(s, accounts.unit_account("rail-air-operators"))
     for tag, lid, idn in picks:
         doc = json.loads(hub("agency", "check", "--unit", "rail-air-operators", "--id-number", idn,
-                             "--measure", "G1", "--format", "json"))
+                             "--measure", "G1", "--format", "json", env=as_unit))
         answers.append([tag, lid, doc["decision"], len(doc["measures"])])
     print_table("screening answers", ["listing history", "listing", "decision", "measures"], answers)
 

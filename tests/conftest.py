@@ -83,8 +83,26 @@ def hub_settings(base_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     _cleanup(s, tag)
 
 
+# Units that `provisioned` gives accounts of their own (the tests that run them as
+# themselves use these).
+PROVISIONED_UNITS = ("finance", "public-security", "rail-air-operators")
+
+
+@pytest.fixture()
+def provisioned(hub_settings: Settings) -> Settings:
+    """hub_settings (still the admin's) once the test hub has its accounts: broker users
+    and ACLs, and database roles, for the court 350402, PROVISIONED_UNITS and the auditor.
+    `hub.accounts.settings_as` then gives one account's settings."""
+    from hub import accounts
+
+    if not hub_settings.kafka_username:
+        pytest.fail("the broker must run with SCRAM authentication (make up provisions it)")
+    accounts.provision(hub_settings, ["350402"], PROVISIONED_UNITS)
+    return hub_settings
+
+
 def _cleanup(s: Settings, tag: str) -> None:
-    from hub import db, kafka
+    from hub import db, db_accounts, kafka
 
     try:
         with kafka.admin_client(s) as client:
@@ -102,6 +120,7 @@ def _cleanup(s: Settings, tag: str) -> None:
             for (name,) in uow.cursor.fetchall():
                 uow.cursor.execute(f"DROP SCHEMA IF EXISTS {db.ident(name)} CASCADE")
             uow.commit()
+        db_accounts.drop_roles(conn, tag)
         conn.close()
     except Exception:  # noqa: BLE001
         pass

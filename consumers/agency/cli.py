@@ -264,7 +264,7 @@ def run_all(units: str | None, until_idle: bool, fmt: str) -> None:
         default_catalogue().units)
     for u in slugs:
         check_unit(u)
-    doc = supervisor.supervise(slugs, until_idle)
+    doc = supervisor.supervise(settings(), slugs, until_idle)
     if fmt == "json":
         print_json(doc)
     else:

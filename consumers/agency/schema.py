@@ -95,6 +95,7 @@ def ensure_schema(conn: db.Connection, s: Settings, unit: str) -> str:
     with db.unit_of_work(conn) as uow:
         uow.cursor.execute(f"SELECT to_regclass('{schema}.listings')")
         if uow.cursor.fetchone()[0] is None:
+            db.act_as_owner(uow.cursor, schema)
             uow.cursor.execute(PROJECTION_SQL.format(schema=schema))
             uow.commit()
     return schema
@@ -102,6 +103,7 @@ def ensure_schema(conn: db.Connection, s: Settings, unit: str) -> str:
 
 def drop_projection(conn: db.Connection, schema: str) -> None:
     with db.unit_of_work(conn) as uow:
+        db.act_as_owner(uow.cursor, schema)
         for table in PROJECTION_TABLES:
             uow.cursor.execute(f"DROP TABLE IF EXISTS {schema}.{table} CASCADE")
         uow.cursor.execute(PROJECTION_SQL.format(schema=schema))

@@ -1,9 +1,12 @@
 """`hub agency run-all`: one `hub agency run` process per unit, restarted when it crashes
 (with backoff), all stopped on Ctrl-C / SIGTERM. A unit's failure never stops the others:
-each has its own consumer group, schema and outbox."""
+each has its own consumer group, schema and outbox. Each unit runs as its own account (its
+broker user and database role, policy 一(二)) once `hub accounts provision` made them;
+before that, under the caller's settings."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess  # nosec B404 - runs our own CLI with a fixed argv
 import sys
@@ -11,6 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from hub import accounts
+from hub.config import Settings
+from hub.errors import ConfigError
 from hub.log import get_logger
 
 log = get_logger("hub.agency.supervisor")
@@ -30,9 +36,19 @@ def _argv(unit: str, until_idle: bool) -> list[str]:
         ["--until-idle"] if until_idle else [])
 
 
-def supervise(units: list[str], until_idle: bool, poll: float = 0.5,
+def _env(s: Settings, unit: str) -> dict[str, str]:
+    try:
+        own = accounts.account_env(s, accounts.unit_account(unit))
+    except ConfigError:
+        log.warning("unit has no account of its own yet; running under the caller's", unit=unit)
+        own = {}
+    return {**os.environ, **own}
+
+
+def supervise(s: Settings, units: list[str], until_idle: bool, poll: float = 0.5,
               max_backoff: float = 30.0) -> dict[str, Any]:
     children = [Child(u) for u in units]
+    envs = {u: _env(s, u) for u in units}
     stopping = False
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -50,7 +66,7 @@ def supervise(units: list[str], until_idle: bool, poll: float = 0.5,
                     if now >= c.next_start:
                         # stdout is this command's own (one JSON document): children write to stderr
                         c.proc = subprocess.Popen(_argv(c.unit, until_idle),  # nosec B603
-                                                  stdout=sys.stderr)
+                                                  stdout=sys.stderr, env=envs[c.unit])
                         log.info("unit started", unit=c.unit, pid=c.proc.pid, restarts=c.restarts)
                     continue
                 rc = c.proc.poll()

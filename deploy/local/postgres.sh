@@ -40,7 +40,7 @@ init() {
   if [ -f "$DATA/PG_VERSION" ]; then return 0; fi
   say "initialising a PostgreSQL cluster in $DATA"
   as_owner "$PG_BIN/initdb" -D "$DATA" -U postgres -E UTF8 --no-locale \
-    --auth-local=trust --auth-host=scram-sha-256 >"$PGDIR/initdb.log" 2>&1 \
+    --auth-local=peer --auth-host=scram-sha-256 >"$PGDIR/initdb.log" 2>&1 \
     || { tail -n 20 "$PGDIR/initdb.log" >&2; die "initdb failed"; }
   cat >> "$DATA/postgresql.conf" <<CONF
 # credit-hub local settings
@@ -67,10 +67,31 @@ CONF
     || echo "include_if_exists = 'credit-hub.conf'" | as_owner tee -a "$DATA/postgresql.conf" >/dev/null
 }
 
+# Client authentication, rewritten on every start (a cluster initialised by an older
+# version trusted every local socket connection): the cluster's owner reaches its superuser
+# over the socket by peer authentication (the OS user, mapped to `postgres`); every other
+# connection, socket or TCP, needs a password (SCRAM). Nothing is trusted.
+secure_auth() {
+  local owner; owner="$( [ "$(id -u)" = 0 ] && echo postgres || id -un )"
+  as_owner tee "$DATA/pg_ident.conf" >/dev/null <<CONF
+# Written by deploy/local/postgres.sh. MAPNAME  SYSTEM-USERNAME  PG-USERNAME
+owner  $owner  postgres
+CONF
+  as_owner tee "$DATA/pg_hba.conf" >/dev/null <<'CONF'
+# Written by deploy/local/postgres.sh: no "trust" anywhere (docs/threat-model.md).
+# TYPE  DATABASE  USER      ADDRESS        METHOD
+local   all       postgres                 peer map=owner
+local   all       all                      scram-sha-256
+host    all       all       127.0.0.1/32   scram-sha-256
+host    all       all       ::1/128        scram-sha-256
+CONF
+}
+
 start() {
   ensure_binaries
   init
   tune
+  secure_auth
   mkdir -p "$SOCK"; [ "$(id -u)" = 0 ] && chown postgres: "$SOCK"; chmod 700 "$SOCK"
   if as_owner "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
     say "PostgreSQL already running"
@@ -91,9 +112,9 @@ ensure_role() {
   local pw; pw="$(cat "$PWFILE")"
   as_owner "$PG_BIN/psql" -q -h "$SOCK" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
     -v pw="$pw" >/dev/null <<'SQL' || die "could not create the hub role and database"
-SELECT format('CREATE ROLE hub LOGIN CREATEDB PASSWORD %L', :'pw')
+SELECT format('CREATE ROLE hub LOGIN CREATEDB CREATEROLE PASSWORD %L', :'pw')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hub') \gexec
-SELECT format('ALTER ROLE hub PASSWORD %L', :'pw') \gexec
+SELECT format('ALTER ROLE hub CREATEROLE PASSWORD %L', :'pw') \gexec
 SELECT 'CREATE DATABASE hub OWNER hub'
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'hub') \gexec
 SQL

@@ -17,19 +17,11 @@ from kafka.errors import (
 from hub import accounts, kafka
 from hub.config import Settings
 from hub.errors import HubError
-from tests.conftest import hub_env
+from tests.conftest import PROVISIONED_UNITS, hub_env
 
 pytestmark = pytest.mark.integration
 
-UNITS = ["finance", "public-security"]
-
-
-@pytest.fixture()
-def provisioned(hub_settings: Settings) -> Settings:
-    if not hub_settings.kafka_username:
-        pytest.fail("the broker must run with SCRAM authentication (make up provisions it)")
-    accounts.provision(hub_settings, ["350402"], UNITS)
-    return hub_settings
+UNITS = list(PROVISIONED_UNITS)
 
 
 def _send(s: Settings, topic: str) -> None:
