@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from consumers.agency import supervisor
+from hub import accounts
 from hub.config import Settings
 from tests.conftest import hub_env
 from tests.integration.test_agency_feed import hub_cli, read_acks
@@ -41,11 +43,17 @@ def free_port() -> int:
 
 
 @pytest.fixture()
-def api(hub_settings: Settings) -> Iterator[str]:
+def as_unit(provisioned: Settings) -> Settings:
+    """The unit's own account (broker user, database role): what the unit runs as."""
+    return accounts.settings_as(provisioned, accounts.unit_account(UNIT))
+
+
+@pytest.fixture()
+def api(as_unit: Settings) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "hub", "agency", "serve", "--unit", UNIT, "--port", str(port)],
-        env=hub_env(hub_settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=hub_env(as_unit), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -69,8 +77,9 @@ def decision_of(base: str, id_number: str) -> str:
     return str(r.json()["decision"])
 
 
-def test_unit_follows_the_court_and_acknowledges(hub_settings: Settings, api: str) -> None:
-    s = hub_settings
+def test_unit_follows_the_court_and_acknowledges(hub_settings: Settings, as_unit: Settings,
+                                                 api: str) -> None:
+    s, u = hub_settings, as_unit
     old_id, new_id = person_id(1), person_id(2)
     steps: list[tuple[dict[str, Any], str, str, list[tuple[str, str]]]] = [
         (list_data("L1", kind="person", decided_at=when(0)), "block", "clear",
@@ -83,7 +92,7 @@ def test_unit_follows_the_court_and_acknowledges(hub_settings: Settings, api: st
     ]
     for data, want_old, want_new, _ in steps:
         submit(s, [data])
-        hub_cli(s, "agency", "run", "--unit", UNIT, "--until-idle", "--format", "json")
+        hub_cli(u, "agency", "run", "--unit", UNIT, "--until-idle", "--format", "json")
         assert decision_of(api, old_id) == want_old, data["action"]
         assert decision_of(api, new_id) == want_new, data["action"]
 
@@ -95,14 +104,14 @@ def test_unit_follows_the_court_and_acknowledges(hub_settings: Settings, api: st
     assert len({a.event_id for a in acks}) == len(steps)
 
     # the CLI answers the same, in JSON, with the log position behind it
-    out = hub_cli(s, "agency", "check", "--unit", UNIT, "--id-number", new_id,
+    out = hub_cli(u, "agency", "check", "--unit", UNIT, "--id-number", new_id,
                   "--at", when(30), "--format", "json")
     doc = json.loads(out.stdout)
     assert doc["decision"] == "block" and doc["measures"][0]["code"] == "G1"
     assert doc["position"]["court_seq"] == {"350402": 5}
 
     # bad input: exit 2 on the CLI, 422 over HTTP
-    bad = hub_cli(s, "agency", "check", "--unit", UNIT, "--id-number", "123", check=False)
+    bad = hub_cli(u, "agency", "check", "--unit", UNIT, "--id-number", "123", check=False)
     assert bad.returncode == 2 and "bad id number" in bad.stderr
     assert httpx.get(f"{api}/v1/check", params={"id_number": "123"}).status_code == 422
     listing = httpx.get(f"{api}/v1/listings/L1").json()
@@ -118,9 +127,9 @@ def test_unit_follows_the_court_and_acknowledges(hub_settings: Settings, api: st
         (["--measure", "A1", "--until", until, "--reason", "x"], "not enforced"),
         (["--measure", "G1", "--until", until, "--reason", " "], "reason"),
     ]:
-        p = hub_cli(s, "agency", "keep", "--unit", UNIT, "--listing", "L1", *args, check=False)
+        p = hub_cli(u, "agency", "keep", "--unit", UNIT, "--listing", "L1", *args, check=False)
         assert p.returncode == 2 and msg in p.stderr, p.stderr
-    hub_cli(s, "agency", "keep", "--unit", UNIT, "--listing", "L1", "--measure", "G1",
+    hub_cli(u, "agency", "keep", "--unit", UNIT, "--listing", "L1", "--measure", "G1",
             "--until", until, "--reason", "ticket fraud case pending", "--format", "json")
     assert decision_of(api, new_id) == "block"
     kept = [a for a in read_acks(s, UNIT) if a.trigger.value == "kept_measure"]
@@ -128,8 +137,9 @@ def test_unit_follows_the_court_and_acknowledges(hub_settings: Settings, api: st
     assert kept[0].measures[0].until == date.fromisoformat(until)
 
 
-def test_run_all_supervises_units_until_idle(hub_settings: Settings) -> None:
-    s = hub_settings
+def test_run_all_supervises_units_until_idle(provisioned: Settings) -> None:
+    """Each unit runs as its own account (provisioned): run-all gives it its own settings."""
+    s = provisioned
     submit(s, [list_data("A", decided_at=when(0)), list_data("B", kind="person", decided_at=when(1)),
                shield_data("A", decided_at=when(30))])
     out = hub_cli(s, "agency", "run-all", "--units", f"{UNIT},public-security", "--until-idle",
@@ -138,8 +148,12 @@ def test_run_all_supervises_units_until_idle(hub_settings: Settings) -> None:
     assert [u["done"] for u in doc["units"]] == [True, True]
     for unit in (UNIT, "public-security"):
         assert len({a.event_id for a in read_acks(s, unit)}) == 3
-        dlq = json.loads(hub_cli(s, "agency", "dlq", "--unit", unit, "--format", "json").stdout)
+        own = accounts.settings_as(s, accounts.unit_account(unit))
+        dlq = json.loads(hub_cli(own, "agency", "dlq", "--unit", unit, "--format", "json").stdout)
         assert dlq["dead_letters"] == []
+        # the environment run-all gives the unit's process is the unit's own account
+        child = supervisor._env(s, unit)
+        assert (child["HUB_KAFKA_USERNAME"], child["HUB_PG_DSN"]) == (own.kafka_username, own.pg_dsn)
     status = json.loads(hub_cli(s, "status", "--format", "json").stdout)
     lags = {u["unit"]: u["lag"] for u in status["units"]}
     assert lags == {UNIT: 0, "public-security": 0}

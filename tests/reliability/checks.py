@@ -17,7 +17,7 @@ from typing import Any
 
 from consumers.agency.batch import Inbound
 from consumers.agency.projection import Folder
-from hub import codec
+from hub import accounts, codec
 from hub.config import Settings
 from hub.domain.catalogue import default_catalogue
 from hub.keys import ensure_key, load_trust, unit_signer
@@ -28,6 +28,11 @@ from tests.integration.test_agency_recovery import dump
 from tests.support import write_jsonl
 
 UNITS = ("rail-air-operators", "public-security")
+
+
+def as_unit(s: Settings, unit: str) -> Settings:
+    """The settings of a unit's own account (the test hub `provisioned` it)."""
+    return accounts.settings_as(s, accounts.unit_account(unit))
 
 
 def env_for(s: Settings, **extra: str) -> dict[str, str]:

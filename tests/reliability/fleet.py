@@ -18,25 +18,32 @@ class Fleet:
 
     def __init__(self, s: Settings) -> None:
         self.s = s
+        self.settings: dict[str, Settings] = {}  # the account each process runs as
         self.specs: dict[str, tuple[str, ...]] = {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.kills = 0
         self.exits: dict[str, int] = {}  # exited on their own (then restarted)
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *args: str, as_: Settings | None = None) -> None:
+        """Start `hub ARGS` as `name`, under the settings `as_` (an account's) or the fleet's."""
         self.specs[name] = args
-        self.procs[name] = spawn(self.s, *args, log_name=name.replace(" ", "-"))
+        self.settings[name] = as_ or self.s
+        self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        self.procs[name] = spawn(self.settings[name], *self.specs[name],
+                                 log_name=name.replace(" ", "-"))
 
     def kill(self, name: str) -> None:
         """kill -9, then restart (as a supervisor would)."""
         self.kills += kill9(self.procs[name])
-        self.procs[name] = spawn(self.s, *self.specs[name], log_name=name.replace(" ", "-"))
+        self._spawn(name)
 
     def tend(self) -> None:
-        for name, p in self.procs.items():
+        for name, p in list(self.procs.items()):
             if p.poll() is not None:
                 self.exits[name] = self.exits.get(name, 0) + 1
-                self.procs[name] = spawn(self.s, *self.specs[name], log_name=name)
+                self._spawn(name)
 
     def stop_all(self) -> None:
         for p in self.procs.values():

@@ -11,16 +11,16 @@ import time
 import pytest
 
 from hub.config import Settings
-from tests.reliability.checks import UNITS, check_all, hub
+from tests.reliability.checks import UNITS, as_unit, check_all, hub
 from tests.reliability.fleet import Court, Fleet
 from tests.support import make_decisions
 
 pytestmark = pytest.mark.reliability
 
 
-def test_unit_consumers_killed_at_random_while_events_flow(hub_settings: Settings,
+def test_unit_consumers_killed_at_random_while_events_flow(provisioned: Settings,
                                                           reliability_report) -> None:
-    s = hub_settings
+    s = provisioned  # each unit runs as its own account: broker user, database role
     rng = random.Random(802)
     decisions = make_decisions(1200, seed=802)
     # The first file creates the topics the consumers subscribe to.
@@ -29,7 +29,7 @@ def test_unit_consumers_killed_at_random_while_events_flow(hub_settings: Setting
     fleet = Fleet(s)
     time.sleep(2)
     for unit in UNITS:
-        fleet.start(unit, "agency", "run", "--unit", unit)
+        fleet.start(unit, "agency", "run", "--unit", unit, as_=as_unit(s, unit))
     try:
         while court.is_alive() or fleet.kills < 10:
             time.sleep(rng.uniform(0.3, 2.0))  # mid-batch, mid-ack-relay, idle, start-up
@@ -42,6 +42,6 @@ def test_unit_consumers_killed_at_random_while_events_flow(hub_settings: Setting
     finally:
         fleet.stop_all()
     for unit in UNITS:
-        hub(s, "agency", "run", "--unit", unit, "--until-idle")
+        hub(as_unit(s, unit), "agency", "run", "--unit", unit, "--until-idle")
     figures = check_all(s, decisions)
     reliability_report.add("unit_consumer_kill", faults_injected=fleet.kills, **figures)

@@ -18,7 +18,7 @@ from hub import db
 from hub.config import Settings
 from hub.errors import ServiceUnavailable
 from producers.court.drain import unsent
-from tests.reliability.checks import UNITS, check_all, hub, wait_for
+from tests.reliability.checks import UNITS, as_unit, check_all, hub, wait_for
 from tests.reliability.fleet import Court, Fleet
 from tests.support import make_decisions
 
@@ -59,9 +59,9 @@ def unsent_if_up(s: Settings) -> int | None:
         return None
 
 
-def test_postgres_restarted_while_traffic_flows(hub_settings: Settings,
+def test_postgres_restarted_while_traffic_flows(provisioned: Settings,
                                                reliability_report) -> None:
-    s = hub_settings
+    s = provisioned  # each unit runs as its own account: broker user, database role
     rng = random.Random(804)
     decisions = make_decisions(800, seed=804)
     court = Court(s, decisions, files=10, seed=804, extra=("--no-relay",), pause=(0.3, 1.0))
@@ -70,7 +70,7 @@ def test_postgres_restarted_while_traffic_flows(hub_settings: Settings,
     time.sleep(2)  # the first file creates the court store
     fleet.start("relay", "court", "relay")
     for unit in UNITS:
-        fleet.start(unit, "agency", "run", "--unit", unit)
+        fleet.start(unit, "agency", "run", "--unit", unit, as_=as_unit(s, unit))
     try:
         time.sleep(rng.uniform(4, 8))  # traffic under way
         restart_postgres()
@@ -85,7 +85,7 @@ def test_postgres_restarted_while_traffic_flows(hub_settings: Settings,
         fleet.stop_all()
     hub(s, "court", "relay", "--once")
     for unit in UNITS:
-        hub(s, "agency", "run", "--unit", unit, "--until-idle")
+        hub(as_unit(s, unit), "agency", "run", "--unit", unit, "--until-idle")
     figures = check_all(s, decisions)
     reliability_report.add("postgres_restart", faults_injected=1, submit_retries=court.retries,
                            process_restarts=sum(fleet.exits.values()), **figures)
