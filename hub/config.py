@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     checkpoint_every: int = 1000
     checkpoint_seconds: float = 10.0
     ack_sla_working_days: int = 1
+    # How long the screening service keeps its record of each answered question.
+    query_retention_days: int = Field(default=1825, ge=1)
+    # How often its buffered answers are written (what a crash can lose: docs/screening-api.md).
+    query_flush_seconds: float = Field(default=0.2, gt=0)
 
     @field_validator("db_prefix")
     @classmethod

@@ -7,7 +7,8 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,48 @@ def submit(s: Settings, decisions: Iterable[dict[str, Any]], *extra: str,
     if proc.returncode != 0:
         return {"returncode": proc.returncode, "stderr": proc.stderr}
     return dict(json.loads(proc.stdout))
+
+
+def api_key(s: Settings, unit: str, name: str, scope: str = "check") -> str:
+    """A new API key of the unit's screening service, made by the real CLI."""
+    out = run_hub(s, "agency", "api-keys", "create", "--unit", unit, "--name", name,
+                  "--scope", scope, "--format", "json")
+    return str(json.loads(out.stdout)["key"])
+
+
+@contextmanager
+def serving(s: Settings, unit: str, log: Path | None = None,
+            env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`hub agency serve` of `unit` as a real process, once /healthz answers; stopped with
+    SIGTERM (a clean stop) at the end. Its stderr goes to `log` when given."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    err = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the process
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "hub", "agency", "serve", "--unit", unit, "--port", str(port)],
+        env=hub_env(s) | (env or {}), stdout=subprocess.DEVNULL, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+            if proc.poll() is not None:
+                raise AssertionError(f"hub agency serve exited {proc.returncode}")
+        else:
+            raise AssertionError("screening API did not start")
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
+        if log:
+            err.close()  # type: ignore[union-attr]

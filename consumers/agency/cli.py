@@ -196,14 +196,16 @@ def sweep_cmd(unit: str, fmt: str) -> None:
 def check_cmd(unit: str, id_number: str, code: str | None, at: str | None, fmt: str) -> None:
     """block | review | clear for a person or organisation, with the measures behind it."""
     from consumers.agency import screening
+    from consumers.agency.consumer import check_unit
 
-    when = _parse_time(at)
-    screening.normalise_id(id_number)  # a bad number is an input error before any I/O
+    # A bad number or measure code is an input error (exit 2) before any I/O; codes are
+    # case-insensitive, and one the unit does not apply is refused, never answered "clear".
+    question = screening.subject(id_number, code, _parse_time(at), check_unit(unit))
     conn, sch = _conn(unit)
     try:
         with db.unit_of_work(conn) as uow:
-            doc = screening.check(uow.cursor, sch, id_number,
-                                  code.upper() if code else None, when)
+            doc = screening.check(uow.cursor, sch, question.id_number, question.measure,
+                                  question.at)
     finally:
         conn.close()
     if fmt == "json":
@@ -222,13 +224,29 @@ def check_cmd(unit: str, id_number: str, code: str | None, at: str | None, fmt: 
 @unit_option
 @click.option("--port", type=int, required=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-def serve_cmd(unit: str, port: int, host: str) -> None:
-    """Serve the screening API (GET /v1/check, /v1/listings/{id}, /healthz)."""
-    from consumers.agency import api
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="server certificate (PEM): serve HTTPS")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="its private key (PEM)")
+@click.option("--tls-client-ca", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CA of the callers' client certificates: require mutual TLS")
+@click.option("--tls-client-scope", default="check", show_default=True,
+              help="scope a verified client certificate grants")
+def serve_cmd(unit: str, port: int, host: str, tls_cert: str | None, tls_key: str | None,
+              tls_client_ca: str | None, tls_client_scope: str) -> None:
+    """Serve the screening API (POST /v1/checks, /v1/checks:batch, GET /v1/listings/{id},
+    /metrics; /healthz and /openapi.json open). Callers: API keys, or client certificates."""
+    from consumers.agency import api, apikeys
 
+    if tls_client_ca and not tls_cert:
+        raise InputError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS)")
+    if bool(tls_cert) != bool(tls_key):
+        raise InputError("--tls-cert and --tls-key go together")
+    [scope] = apikeys.parse_scopes(tls_client_scope)[:1]
     conn, _ = _conn(unit)
     conn.close()
-    api.serve(settings(), unit, host, port)
+    api.serve(settings(), unit, host, port, tls_cert=tls_cert, tls_key=tls_key,
+              tls_client_ca=tls_client_ca, tls_client_scope=scope)
 
 
 @agency.command("dlq")
@@ -272,3 +290,13 @@ def run_all(units: str | None, until_idle: bool, fmt: str) -> None:
                     [[u["unit"], u["restarts"], u["done"]] for u in doc["units"]])
     if doc["interrupted"]:
         sys.exit(130)
+
+
+def _register() -> None:
+    from consumers.agency import cli_screening
+
+    agency.add_command(cli_screening.api_keys)
+    agency.add_command(cli_screening.queries)
+
+
+_register()

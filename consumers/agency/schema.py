@@ -13,11 +13,13 @@ Projection tables (rebuilt from the court log by `hub agency rebuild`):
 - `dead_letters`; `consumer_offsets` (read by `hub status`), written in the same
   transaction as the projection: exactly-once effects.
 Kept (never dropped by a rebuild): `outbox` (acks and dead letters already queued: a
-rebuild must not emit them twice) and `kept_measures` (unit decisions, not in the log).
+rebuild must not emit them twice), `kept_measures` (unit decisions, not in the log),
+`api_keys` and `queries` (the screening service's callers and its record of every answer).
 """
 
 from __future__ import annotations
 
+from consumers.agency import apikeys, querylog
 from hub import db, outbox
 from hub.config import Settings
 
@@ -81,6 +83,8 @@ def migrations() -> list[db.Migration]:
         db.Migration(1, "projection", PROJECTION_SQL),
         outbox.migration(2),
         db.Migration(3, "kept measures", KEPT_SQL),
+        apikeys.migration(4),
+        querylog.migration(5),
     ]
 
 

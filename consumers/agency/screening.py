@@ -11,9 +11,10 @@ measure until its `kept_until` day (policy 四(二)5).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from hub import db
+from hub.domain.catalogue import default_catalogue
 from hub.domain.deadlines import local_date
 from hub.domain.events import BoundRole
 from hub.domain.identity import IdentityError, check_resident_id, check_uscc
@@ -22,56 +23,114 @@ from hub.errors import InputError
 
 
 def normalise_id(value: str) -> str:
-    """A resident ID (GB 11643) or a USCC (GB 32100); InputError naming the problem."""
+    """A resident ID (GB 11643) or a USCC (GB 32100); InputError naming the problem of the
+    kind the number looks like (a resident ID is digits with a last X at most)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("bad id number: empty (a resident ID number or a unified social credit code)")
     try:
         return check_resident_id(value)
     except IdentityError as person:
         try:
             return check_uscc(value)
-        except IdentityError:
-            raise InputError(f"bad id number: {person}") from None
+        except IdentityError as org:
+            looks_like_person = value.strip().upper()[:17].isdigit()
+            raise InputError(f"bad id number: {person if looks_like_person else org}") from None
 
 
-def _check_sql(schema: str, with_code: bool) -> str:
-    return (
-        "SELECT (SELECT coalesce(json_agg(json_build_array(code, mode, listing_id, role,"
-        " suspended, until, kept_until) ORDER BY listing_id, code, role), '[]')"
-        f" FROM {schema}.measures WHERE id_number = %(id)s AND valid_from <= %(at)s"
-        " AND (valid_to IS NULL OR valid_to > %(at)s)"
-        " AND (until IS NULL OR until >= %(day)s)"
-        " AND (kept_until IS NULL OR kept_until >= %(day)s)"
-        + (" AND code = %(code)s" if with_code else "")
-        + "), (SELECT json_object_agg(topic || ':' || partition, next_offset)"
-        f" FROM {schema}.consumer_offsets),"
-        f" (SELECT json_object_agg(court_code, last_seq) FROM {schema}.court_positions)"
-    )
+def normalise_measure(code: str | None, unit: str) -> str | None:
+    """The measure code of the act, case-insensitive (`g1` is G1). An unknown code, or one
+    this unit does not apply (its projection knows nothing of it), is an InputError naming
+    the valid codes: answering `clear` there would be a false clear (policy 三(二)2)."""
+    if code is None:
+        return None
+    cat = default_catalogue()
+    wanted = code.strip().upper()
+    own = cat.unit(unit).measures
+    if wanted not in cat.measures:
+        raise InputError(f"unknown measure code {code!r}: valid codes are {', '.join(cat.measures)}"
+                         f" (this unit applies {', '.join(own)})")
+    if wanted not in own:
+        raise InputError(f"measure {wanted} is not applied by unit {unit}, so it cannot answer"
+                         f" for it: ask a unit that applies it ({', '.join(cat.measure(wanted).units) or 'none'});"
+                         f" this unit applies {', '.join(own)}")
+    return wanted
+
+
+# One statement for any number of subjects: the subjects as arrays (unnest), each joined
+# to its measures in valid time through the id_number index, and the projection's position
+# read in the same snapshot, so a batch has one position behind all its answers.
+_CHECK_SQL = (
+    "SELECT (SELECT coalesce(json_agg(json_build_array(q.i, m.code, m.mode, m.listing_id,"
+    " m.role, m.suspended, m.until, m.kept_until) ORDER BY q.i, m.listing_id, m.code, m.role), '[]')"
+    " FROM unnest(%(i)s::int[], %(id)s::text[], %(at)s::timestamptz[], %(day)s::date[],"
+    " %(code)s::text[]) AS q(i, id, at, day, code)"
+    " JOIN {schema}.measures m ON m.id_number = q.id AND m.valid_from <= q.at"
+    " AND (m.valid_to IS NULL OR m.valid_to > q.at)"
+    " AND (m.until IS NULL OR m.until >= q.day)"
+    " AND (m.kept_until IS NULL OR m.kept_until >= q.day)"
+    " AND (q.code IS NULL OR m.code = q.code)),"
+    " (SELECT json_object_agg(topic || ':' || partition, next_offset)"
+    " FROM {schema}.consumer_offsets),"
+    " (SELECT json_object_agg(court_code, last_seq) FROM {schema}.court_positions)"
+)
+
+MAX_BATCH = 1000
+
+
+class Subject(NamedTuple):
+    """One question: who (normalised ID number), about which act (measure code or None),
+    at which moment of valid time."""
+
+    id_number: str
+    measure: str | None
+    at: datetime
+
+
+def subject(id_number: str, measure: str | None, at: datetime | None, unit: str) -> Subject:
+    """A checked question, or InputError naming what is wrong with it."""
+    when = at or datetime.now(UTC)
+    if when.tzinfo is None:
+        raise InputError("at: needs a time with an offset, e.g. 2026-05-01T12:00:00+08:00")
+    return Subject(normalise_id(id_number), normalise_measure(measure, unit), when)
+
+
+def check_many(cur: Any, schema: str, subjects: list[Subject]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The answers to `subjects`, in order, and the log position behind all of them."""
+    if len(subjects) > MAX_BATCH:
+        raise InputError(f"at most {MAX_BATCH} subjects a batch, got {len(subjects)}")
+    cur.execute(_CHECK_SQL.format(schema=schema), {
+        "i": list(range(len(subjects))), "id": [q.id_number for q in subjects],
+        "at": [q.at for q in subjects], "day": [local_date(q.at) for q in subjects],
+        "code": [q.measure for q in subjects]})
+    rows, offsets, courts = cur.fetchone()
+    found: list[list[Any]] = [[] for _ in subjects]
+    for row in rows:
+        found[row[0]].append(row[1:])
+    answers = []
+    for q, mine in zip(subjects, found, strict=True):
+        active = [ActiveMeasure(code=c, mode=mode, listing_id=lid, role=BoundRole(role),
+                                id_number=q.id_number, suspended=susp, until=until)
+                  for c, mode, lid, role, susp, until, _kept in mine]
+        answers.append({
+            "decision": decide(active, q.measure).value,
+            "measures": [{"code": c, "mode": mode, "listing_id": lid, "role": role,
+                          "suspended": susp, "until": until, "kept_until": kept}
+                         for c, mode, lid, role, susp, until, kept in mine],
+            "at": q.at.isoformat(),
+        })
+    return answers, {"offsets": offsets or {}, "court_seq": courts or {}}
 
 
 def check(cur: Any, schema: str, id_number: str, measure: str | None = None,
-          at: datetime | None = None) -> dict[str, Any]:
-    number = normalise_id(id_number)
-    when = at or datetime.now(UTC)
-    if when.tzinfo is None:
-        raise InputError("--at needs a time with an offset, e.g. 2026-05-01T12:00:00+08:00")
-    cur.execute(_check_sql(schema, measure is not None),
-                {"id": number, "at": when, "day": local_date(when), "code": measure})
-    rows, offsets, courts = cur.fetchone()
-    found = [
-        ActiveMeasure(code=c, mode=mode, listing_id=lid, role=BoundRole(role),
-                      id_number=number, suspended=susp, until=until)
-        for c, mode, lid, role, susp, until, _kept in rows
-    ]
-    measures = [
-        {"code": c, "mode": mode, "listing_id": lid, "role": role, "suspended": susp,
-         "until": until, "kept_until": kept}
-        for c, mode, lid, role, susp, until, kept in rows
-    ]
-    return {
-        "decision": decide(found, measure).value,
-        "measures": measures,
-        "at": when.isoformat(),
-        "position": {"offsets": offsets or {}, "court_seq": courts or {}},
-    }
+          at: datetime | None = None, *, unit: str | None = None) -> dict[str, Any]:
+    """One subject's answer with the position behind it. `unit` checks the measure code
+    against the unit's own (callers that already checked it give a normalised code)."""
+    q = (subject(id_number, measure, at, unit) if unit is not None
+         else Subject(normalise_id(id_number), measure, at or datetime.now(UTC)))
+    if q.at.tzinfo is None:
+        raise InputError("at: needs a time with an offset, e.g. 2026-05-01T12:00:00+08:00")
+    [answer], position = check_many(cur, schema, [q])
+    return {**answer, "position": position}
 
 
 def listing(cur: Any, schema: str, listing_id: str) -> dict[str, Any] | None:

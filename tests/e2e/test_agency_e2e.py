@@ -4,10 +4,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -18,9 +14,8 @@ import pytest
 from consumers.agency import supervisor
 from hub import accounts
 from hub.config import Settings
-from tests.conftest import hub_env
 from tests.integration.test_agency_feed import hub_cli, read_acks
-from tests.support import submit
+from tests.support import api_key, serving, submit
 from tests.unit.builders import (
     close_data,
     correct_data,
@@ -36,12 +31,6 @@ pytestmark = pytest.mark.e2e
 UNIT = "rail-air-operators"  # G1 (train and flight tickets): block, binds the debtor
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture()
 def as_unit(provisioned: Settings) -> Settings:
     """The unit's own account (broker user, database role): what the unit runs as."""
@@ -49,36 +38,22 @@ def as_unit(provisioned: Settings) -> Settings:
 
 
 @pytest.fixture()
-def api(as_unit: Settings) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "hub", "agency", "serve", "--unit", UNIT, "--port", str(port)],
-        env=hub_env(as_unit), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("screening API did not start")
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def api(as_unit: Settings) -> Iterator[httpx.Client]:
+    """The unit's screening service, called with an API key that may see everything."""
+    key = api_key(as_unit, UNIT, "e2e", "clear-ids")
+    with serving(as_unit, UNIT) as (base, _proc), httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=5) as client:
+        yield client
 
 
-def decision_of(base: str, id_number: str) -> str:
-    r = httpx.get(f"{base}/v1/check", params={"id_number": id_number}, timeout=5)
+def decision_of(api: httpx.Client, id_number: str) -> str:
+    r = api.post("/v1/checks", json={"id_number": id_number})
     assert r.status_code == 200, r.text
     return str(r.json()["decision"])
 
 
 def test_unit_follows_the_court_and_acknowledges(hub_settings: Settings, as_unit: Settings,
-                                                 api: str) -> None:
+                                                 api: httpx.Client) -> None:
     s, u = hub_settings, as_unit
     old_id, new_id = person_id(1), person_id(2)
     steps: list[tuple[dict[str, Any], str, str, list[tuple[str, str]]]] = [
@@ -113,11 +88,11 @@ def test_unit_follows_the_court_and_acknowledges(hub_settings: Settings, as_unit
     # bad input: exit 2 on the CLI, 422 over HTTP
     bad = hub_cli(u, "agency", "check", "--unit", UNIT, "--id-number", "123", check=False)
     assert bad.returncode == 2 and "bad id number" in bad.stderr
-    assert httpx.get(f"{api}/v1/check", params={"id_number": "123"}).status_code == 422
-    listing = httpx.get(f"{api}/v1/listings/L1").json()
+    assert api.post("/v1/checks", json={"id_number": "123"}).status_code == 422
+    listing = api.get("/v1/listings/L1").json()
     assert listing["listing"]["status"] == "shielded" and listing["public"] is True
-    assert httpx.get(f"{api}/v1/listings/NOPE").status_code == 404
-    assert "/v1/check" in httpx.get(f"{api}/openapi.json").json()["paths"]
+    assert api.get("/v1/listings/NOPE").status_code == 404
+    assert "/v1/checks" in api.get("/openapi.json").json()["paths"]
 
     # keeping a measure after the shield: reason and end date (policy 四(二)5)
     until = (date.today() + timedelta(days=30)).isoformat()
