@@ -19,7 +19,7 @@ from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SIDES = ("court", "agency", "floor", "audit", "e2e_latency", "memory")
+SIDES = ("court", "agency", "floor", "audit", "e2e_latency", "memory", "api")
 
 
 def machine() -> dict[str, object]:

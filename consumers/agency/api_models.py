@@ -21,7 +21,7 @@ from hub.domain.catalogue import default_catalogue
 ID_PATTERN = r"^\s*([0-9]{17}[0-9Xx]|[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy]{18})\s*$"
 ID_FORMAT = "credit-hub-id"
 ID_FIELD: dict[str, Any] = {
-    "pattern": ID_PATTERN, "examples": ["350402198005010014"],
+    "pattern": ID_PATTERN, "examples": ["350402198005010015"],
     "json_schema_extra": {"format": ID_FORMAT},
     "description": "resident ID number (GB 11643) or unified social credit code (GB 32100); "
                    "never put in a URL",

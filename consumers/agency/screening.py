@@ -10,7 +10,7 @@ measure until its `kept_until` day (policy 四(二)5).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
 from hub import db
@@ -86,12 +86,31 @@ class Subject(NamedTuple):
     at: datetime
 
 
+def instant(at: datetime | None) -> datetime:
+    """`at` (now when None) in UTC: PostgreSQL takes offsets up to ±15:59 only, ISO 8601
+    up to ±23:59. A moment past the range Python represents in UTC (the first or last
+    hours of years 1 and 9999) is taken as that range's end: no listing is that old, and
+    an open measure binds then as it does now."""
+    if at is None:
+        return datetime.now(UTC)
+    if at.tzinfo is None:
+        raise InputError("at: needs a time with an offset, e.g. 2026-05-01T12:00:00+08:00")
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if at.year == datetime.min.year else datetime.max).replace(tzinfo=UTC)
+
+
+def _day(at: datetime) -> date:
+    try:
+        return local_date(at)
+    except OverflowError:
+        return at.date()
+
+
 def subject(id_number: str, measure: str | None, at: datetime | None, unit: str) -> Subject:
     """A checked question, or InputError naming what is wrong with it."""
-    when = at or datetime.now(UTC)
-    if when.tzinfo is None:
-        raise InputError("at: needs a time with an offset, e.g. 2026-05-01T12:00:00+08:00")
-    return Subject(normalise_id(id_number), normalise_measure(measure, unit), when)
+    return Subject(normalise_id(id_number), normalise_measure(measure, unit), instant(at))
 
 
 def check_many(cur: Any, schema: str, subjects: list[Subject]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -100,7 +119,7 @@ def check_many(cur: Any, schema: str, subjects: list[Subject]) -> tuple[list[dic
         raise InputError(f"at most {MAX_BATCH} subjects a batch, got {len(subjects)}")
     cur.execute(_CHECK_SQL.format(schema=schema), {
         "i": list(range(len(subjects))), "id": [q.id_number for q in subjects],
-        "at": [q.at for q in subjects], "day": [local_date(q.at) for q in subjects],
+        "at": [q.at for q in subjects], "day": [_day(q.at) for q in subjects],
         "code": [q.measure for q in subjects]})
     rows, offsets, courts = cur.fetchone()
     found: list[list[Any]] = [[] for _ in subjects]
@@ -126,9 +145,7 @@ def check(cur: Any, schema: str, id_number: str, measure: str | None = None,
     """One subject's answer with the position behind it. `unit` checks the measure code
     against the unit's own (callers that already checked it give a normalised code)."""
     q = (subject(id_number, measure, at, unit) if unit is not None
-         else Subject(normalise_id(id_number), measure, at or datetime.now(UTC)))
-    if q.at.tzinfo is None:
-        raise InputError("at: needs a time with an offset, e.g. 2026-05-01T12:00:00+08:00")
+         else Subject(normalise_id(id_number), measure, instant(at)))
     [answer], position = check_many(cur, schema, [q])
     return {**answer, "position": position}
 
