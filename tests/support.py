@@ -59,10 +59,12 @@ def api_key(s: Settings, unit: str, name: str, scope: str = "check") -> str:
 
 
 @contextmanager
-def serving(s: Settings, unit: str, log: Path | None = None,
-            env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def serving(s: Settings, unit: str, log: Path | None = None, env: dict[str, str] | None = None,
+            args: tuple[str, ...] = (), tls: dict[str, Any] | None = None,
+            ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`hub agency serve` of `unit` as a real process, once /healthz answers; stopped with
-    SIGTERM (a clean stop) at the end. Its stderr goes to `log` when given."""
+    SIGTERM (a clean stop) at the end. Its stderr goes to `log` when given; `args` are more
+    `serve` options, `tls` the httpx options (verify, cert) of an HTTPS service."""
     import socket
     import time
 
@@ -73,13 +75,13 @@ def serving(s: Settings, unit: str, log: Path | None = None,
         port = int(sock.getsockname()[1])
     err = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the process
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "hub", "agency", "serve", "--unit", unit, "--port", str(port)],
+        [sys.executable, "-m", "hub", "agency", "serve", "--unit", unit, "--port", str(port), *args],
         env=hub_env(s) | (env or {}), stdout=subprocess.DEVNULL, stderr=err)
-    base = f"http://127.0.0.1:{port}"
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
         for _ in range(200):
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{base}/healthz", timeout=1, **(tls or {})).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
