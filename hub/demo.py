@@ -58,6 +58,45 @@ def ack_actions(unit: str) -> Counter[str]:
     return counts
 
 
+def serve_demo(as_unit: dict[str, str], id_number: str | None) -> None:
+    """The screening service as an approval system calls it: a key made for the demo, one
+    real call, and the curl line to make it again."""
+    import socket
+    import time
+
+    import httpx
+
+    unit = "rail-air-operators"
+    name = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    key = json.loads(hub("agency", "api-keys", "create", "--unit", unit, "--name", name,
+                         "--scope", "check", "--format", "json", env=as_unit))["key"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "hub", "agency", "serve", "--unit", unit,  # noqa: S603
+                             "--port", str(port)], env={**os.environ, **as_unit},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    body = json.dumps({"id_number": id_number or "350402198005010015", "measure": "G1"})
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        r = httpx.post(f"{base}/v1/checks", content=body, timeout=10,
+                       headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        console.print(f"POST /v1/checks with API key {name!r}: {r.status_code} {r.json().get('decision')}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    console.print("Try it (after `hub agency serve --unit rail-air-operators --port 8701`):")
+    console.print(f"  curl -s -X POST http://127.0.0.1:8701/v1/checks -H 'Authorization: Bearer {key}' "
+                  f"-H 'Content-Type: application/json' -d '{body}'", soft_wrap=True, markup=False)
+    console.print(f"  every answer is recorded: hub agency queries --unit {unit} --key {name}", markup=False)
+
+
 def main() -> None:
     s = settings()
     work = s.state_dir / "demo"
@@ -98,6 +137,7 @@ def main() -> None:
                              "--measure", "G1", "--format", "json", env=as_unit))
         answers.append([tag, lid, doc["decision"], len(doc["measures"])])
     print_table("screening answers", ["listing history", "listing", "decision", "measures"], answers)
+    serve_demo(as_unit, picks[0][2] if picks else None)
 
     console.rule("4. the auditors verify the log and report compliance")
     verify = json.loads(hub("audit", "verify", "--format", "json", check=False))
