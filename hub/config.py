@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     query_retention_days: int = Field(default=1825, ge=1)
     # How often its buffered answers are written (what a crash can lose: docs/screening-api.md).
     query_flush_seconds: float = Field(default=0.2, gt=0)
+    # Queries a minute one client address may make of the public page (policy 四(二)7).
+    public_rate_per_minute: int = Field(default=60, ge=1)
 
     @field_validator("db_prefix")
     @classmethod

@@ -5,6 +5,7 @@ source "$(dirname "$0")/common.sh"
 mkdir -p "$LOCAL"; chmod 755 "$LOCAL"
 "$DEPLOY/kafka.sh" start
 "$DEPLOY/postgres.sh" start
+"$DEPLOY/browser.sh"
 PW="$(cat "$LOCAL/pg-password")"
 umask 077
 cat > "$LOCAL/hub.env.tmp" <<ENV

@@ -190,6 +190,20 @@ def public_query(id_number: str | None, name: str | None, fmt: str) -> None:
                   r["ground"], r["listed_at"]] for r in rows])
 
 
+@court.command("public-serve")
+@click.option("--port", type=int, required=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def public_serve(port: int, host: str) -> None:
+    """Serve the public query page (HTML, and POST /api/v1/search as JSON): current public
+    listings only, ID numbers masked, the free and no-commercial-use terms (policy 三(一),
+    四(二)7), a rate limit per client address (HUB_PUBLIC_RATE_PER_MINUTE)."""
+    from producers.court.public_web import serve
+    from producers.court.store import open_store
+
+    open_store(settings(), "hub-public-web").close()  # the store answers, migrated
+    serve(settings(), host, port)
+
+
 @court.group()
 def keys() -> None:
     """Court signing keys."""

@@ -44,24 +44,26 @@ def is_public_now(state: ListingState, at: datetime) -> bool:
 def query(s: Settings, id_number: str | None = None, name: str | None = None,
           at: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Current public listings of a debtor, by exact ID number or by name (substring)."""
-    at = at or datetime.now(UTC)
     conn = open_store(s, "hub-public-query")
-    sch = schema(s)
     try:
         with db.unit_of_work(conn) as uow:
-            # Every listing of an ID number; a bounded sample of a name (LIMIT NULL: none).
-            args: tuple[str, int | None]
-            if id_number:
-                where, args = "l.subject_id = %s", (id_number.strip().upper(), None)
-            else:
-                pattern = (name or "").replace("%", r"\%").replace("_", r"\_")
-                where, args = "l.subject_name LIKE %s", (f"%{pattern}%", limit * 4)
-            uow.cursor.execute(
-                f"SELECT {listing_state_sql(sch)} FROM {sch}.listings l WHERE {where}"
-                " ORDER BY l.listing_id LIMIT %s",
-                args,
-            )
-            states = [state_of(st, value) for st, value in uow.cursor.fetchall()]
+            return query_with(uow.cursor, schema(s), id_number, name, at, limit)
     finally:
         conn.close()
+
+
+def query_with(cur: Any, sch: str, id_number: str | None = None, name: str | None = None,
+               at: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """`query` on an open cursor of the court store (the public page keeps its connections)."""
+    at = at or datetime.now(UTC)
+    # Every listing of an ID number; a bounded sample of a name (LIMIT NULL: none).
+    args: tuple[str, int | None]
+    if id_number:
+        where, args = "l.subject_id = %s", (id_number.strip().upper(), None)
+    else:
+        pattern = (name or "").replace("%", r"\%").replace("_", r"\_")
+        where, args = "l.subject_name LIKE %s", (f"%{pattern}%", limit * 4)
+    cur.execute(f"SELECT {listing_state_sql(sch)} FROM {sch}.listings l WHERE {where}"
+                " ORDER BY l.listing_id LIMIT %s", args)
+    states = [state_of(st, value) for st, value in cur.fetchall()]
     return [public_view(st) for st in states if is_public_now(st, at)][:limit]
