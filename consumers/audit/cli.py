@@ -196,7 +196,11 @@ def trail(listing_id: str, fmt: str) -> None:
                                           "latency s"], rows)
 
 
-UNIT_COLUMNS = ["unit", "concerned", "acked", "late", "missing", "p50_s", "p95_s", "notice_due"]
+UNIT_COLUMNS = ["unit", "concerned", "acked", "late", "missing", "p50_s", "p95_s", "notice_due",
+                "calendar_complete"]
+COURT_COLUMNS = ["court_code", "actions", "on_time", "late", "overdue", "pending", "not_assessable"]
+LIMIT_COLUMNS = ["court_code", "listing_id", "decision_no", "rule", "status", "started_on",
+                 "done_on", "due", "limit", "clause", "calendar_complete"]
 
 
 @audit.command()
@@ -225,6 +229,11 @@ def compliance(start: str | None, end: str | None, sla_working_days: int | None,
         w.writerow(UNIT_COLUMNS)
         for u in doc["units"]:
             w.writerow([u[c] for c in UNIT_COLUMNS])
+        # The courts' statutory limits follow as a second table, after an empty line.
+        w.writerow([])
+        w.writerow(LIMIT_COLUMNS)
+        for r in doc["limits"]:
+            w.writerow([r[c] for c in LIMIT_COLUMNS])
         text = buf.getvalue()
     elif fmt == "html":
         period = f"{start or 'start'} – {end or 'now'}"
@@ -240,7 +249,15 @@ def compliance(start: str | None, end: str | None, sla_working_days: int | None,
 
 def _compliance_table(doc: dict[str, Any]) -> None:
     print_table("units", UNIT_COLUMNS, [[u[c] for c in UNIT_COLUMNS] for u in doc["units"]])
-    print_table("courts", ["court_code", "actions", "late"],
-                [[c["court_code"], c["actions"], c["late"]] for c in doc["courts"]])
+    print_table("courts: acts with a statutory limit", COURT_COLUMNS,
+                [[c[k] for k in COURT_COLUMNS] for c in doc["courts"]])
+    items = [i for c in doc["courts"] for i in c["items"]]
+    if items:
+        print_table("limits not met or not assessable",
+                    ["listing_id", "rule", "status", "started_on", "done_on", "due", "clause"],
+                    [[i["listing_id"], i["rule"], i["status"], i["started_on"] or "not recorded",
+                      i["done_on"] or "", i["due"] or "", i["clause"]] for i in items])
     for n in doc["notes"]:
         click.echo(f"note: {n}")
+    if not doc["calendar_complete"]:
+        click.echo("note: some deadlines above rest on an incomplete holiday calendar (see the notes)")

@@ -1,24 +1,21 @@
 """`hub audit compliance`: per unit, the court events of the period that concerned it,
-acknowledged, late, never acknowledged, latency percentiles; per court, removals and
-corrections beyond their statutory limit (policy 四(二)9, 四(四); domain README
-"Accountability")."""
+acknowledged, late, never acknowledged, latency percentiles; per court, every act with a
+statutory limit, on time, late, overdue or not assessable, each citing its clause
+(`consumers.audit.limits`; policy 四(二)3, 四(二)4, 四(二)9, 四(四); domain README
+"Accountability"). Where a deadline rests on an incomplete holiday calendar, `notes` say
+so and `calendar_complete` is false, in every output."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from consumers.audit import history
 from consumers.audit.concern import with_concerns
+from consumers.audit.limits import Limits, court_summary
 from hub.config import Settings
 from hub.domain import deadlines
-from hub.domain.events import (
-    AckTrigger,
-    ListingCorrected,
-    ListingRevoked,
-    ListingShielded,
-    ShieldReason,
-)
+from hub.domain.events import AckTrigger
 
 # policy 四(四): a unit notified (通報) twice or more loses honours; each failure (late or
 # missing acknowledgement) in the period counts towards a formal notice.
@@ -33,16 +30,6 @@ def _pct(values: list[float], p: float) -> float | None:
     lo = int(k)
     hi = min(lo + 1, len(xs) - 1)
     return round(xs[lo] + (xs[hi] - xs[lo]) * (k - lo), 3)
-
-
-def _kind(ev: Any) -> str | None:
-    if isinstance(ev, ListingShielded):
-        return "shield_period_expired" if ev.reason is ShieldReason.period_expired else "shield"
-    if isinstance(ev, ListingRevoked):
-        return "revoke"
-    if isinstance(ev, ListingCorrected):
-        return "correct"
-    return None
 
 
 def _in(d: date, start: date | None, end: date | None) -> bool:
@@ -61,32 +48,13 @@ def compliance(s: Settings, start: date | None = None, end: date | None = None,
                 first_ack[k] = a.processed_at
     units: dict[str, dict[str, Any]] = {}
     latencies: dict[str, list[float]] = {}
-    courts: dict[str, dict[str, Any]] = {}
     backlog: list[tuple[datetime, int]] = []  # (+1 at recorded_at, -1 at ack) for charts
+    limits = Limits()
     for ev, _state, concerned in with_concerns(history.court_events(s, progress=progress)):
         meta = ev.meta
+        limits.add(ev)  # every event: an objection opened before the period may close in it
         if not _in(deadlines.local_date(meta.recorded_at), start, end):
             continue
-        kind = _kind(ev)
-        if kind is not None:
-            c = courts.setdefault(meta.court_code, {"court_code": meta.court_code,
-                                                    "actions": 0, "late": 0, "items": []})
-            c["actions"] += 1
-            if meta.triggered_at is not None:  # without a trigger the limit cannot run
-                dl = deadlines.deadline_for(kind, deadlines.local_date(meta.triggered_at))
-                if not dl.calendar_complete:
-                    notes.add(dl.note)
-                if deadlines.local_date(meta.decided_at) > dl.due:
-                    c["late"] += 1
-                    rule = deadlines.RULES[kind]
-                    c["items"].append({
-                        "listing_id": meta.listing_id, "decision_no": meta.decision_no,
-                        "action": kind, "triggered_at": meta.triggered_at.isoformat(),
-                        "decided_at": meta.decided_at.isoformat(),
-                        "limit": f"{rule.n} {'working ' if rule.working_days else ''}days "
-                                 f"({rule.citation})",
-                        "due": dl.due.isoformat(),
-                    })
         if not concerned:
             continue
         due = deadlines.add_working_days(deadlines.local_date(meta.recorded_at), sla)
@@ -94,7 +62,8 @@ def compliance(s: Settings, start: date | None = None, end: date | None = None,
             notes.add(due.note)
         for unit in concerned:
             u = units.setdefault(unit, {"unit": unit, "concerned": 0, "acked": 0, "late": 0,
-                                        "missing": 0})
+                                        "missing": 0, "calendar_complete": True})
+            u["calendar_complete"] = u["calendar_complete"] and due.calendar_complete
             u["concerned"] += 1
             backlog.append((meta.recorded_at, 1))
             done = first_ack.get((unit, meta.event_id))
@@ -114,11 +83,16 @@ def compliance(s: Settings, start: date | None = None, end: date | None = None,
         u["p95_s"] = _pct(lat, 0.95)
         u["notice_due"] = u["late"] + u["missing"] >= NOTICE_THRESHOLD
         rows.append(u)
+    today = deadlines.local_date(datetime.now(UTC))
+    limit_rows = [r for r in limits.rows(today)
+                  if _in(date.fromisoformat(r.done_on or r.started_on or today.isoformat()), start, end)]
+    notes |= limits.notes
     doc: dict[str, Any] = {
         "units": rows,
-        "courts": [courts[c] for c in sorted(courts)],
+        "courts": court_summary(limit_rows),
+        "limits": [r.doc() for r in limit_rows],
         "notes": sorted(notes),
-
+        "calendar_complete": not notes,
     }
     doc["_backlog"] = _daily_backlog(backlog)
     return doc

@@ -105,10 +105,14 @@ def render(doc: dict[str, Any], backlog: list[tuple[str, int]], title: str) -> s
             f'<div class=kpi><b class=flag>{len(due)}</b>units due a formal notice</div>')
     notes = "".join(f"<li>{escape(n)}</li>" for n in doc.get("notes", []))
     unit_rows = [[u["unit"], u["concerned"], u["acked"], u["late"], u["missing"], u["p50_s"],
-                  u["p95_s"], "通報 due" if u["notice_due"] else ""] for u in units]
-    court_rows = [[c["court_code"], c["actions"], c["late"]] for c in courts]
-    items = [[i["listing_id"], i["decision_no"], i["action"], i["triggered_at"],
-              i["decided_at"], i["due"], i["limit"]] for c in courts for i in c["items"]]
+                  u["p95_s"], "通報 due" if u["notice_due"] else "",
+                  "" if u["calendar_complete"] else "incomplete"] for u in units]
+    court_rows = [[c["court_code"], c["actions"], c["on_time"], c["late"], c["overdue"],
+                   c["pending"], c["not_assessable"]] for c in courts]
+    items = [[i["listing_id"], i["decision_no"], i["rule"], i["status"].replace("_", " "),
+              i["started_on"] or "not recorded", i["done_on"] or "", i["due"] or "",
+              i["limit"], i["clause"], "" if i["calendar_complete"] else "incomplete calendar"]
+             for c in courts for i in c["items"]]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <style>{CSS}</style></head><body>
@@ -119,10 +123,11 @@ court time limits (policy 四(二)9, 四(四); Provisions art. 10, 12).</p>
 <h2>Acknowledgement latency per unit</h2>{latency_chart(units)}
 <h2>Backlog of unacknowledged events over time</h2>{backlog_chart(backlog)}
 <h2>Units</h2>{_table(["unit", "concerned", "acked", "late", "missing", "p50 s", "p95 s",
-                        "notice"], unit_rows,
+                        "notice", "calendar"], unit_rows,
                        ["notice" if u["notice_due"] else "" for u in units])}
-<h2>Courts</h2>{_table(["court", "shield/revoke/correct", "late"], court_rows)}
-<h2>Court actions beyond their statutory limit</h2>{_table(["listing", "decision",
-    "action", "triggered at", "decided at", "due", "limit"], items)}
+<h2>Courts: acts with a statutory limit</h2>{_table(["court", "acts", "on time", "late",
+    "overdue", "pending", "not assessable"], court_rows)}
+<h2>Limits not met, or not assessable (no start time in the log)</h2>{_table(["listing",
+    "decision", "rule", "status", "started", "done", "due", "limit", "clause", "calendar"], items)}
 </body></html>
 """

@@ -1,0 +1,133 @@
+"""The courts' statutory time limits, checked event by event (`hub audit compliance`).
+
+Each act the law gives a limit becomes one row: the rule and the clause that sets it, when
+the limit started and when the act was done, the last day allowed, and a status:
+- `on_time` / `late`: done, within or past the limit;
+- `overdue`: not done, and the last day has passed; `pending`: not done, still in time;
+- `not_assessable`: the log does not say when the limit started (a shield, revoke or
+  correction without `triggered_at`): never counted as on time.
+`calendar_complete` is false where a deadline rests on a year whose adjusted working days
+(調休) are not published yet (`hub.domain.deadlines`).
+
+The limits assessed (`deadlines.RULES`):
+- shield / revoke / correct: from `triggered_at` to the decision (policy 四(二)2, 四(二)4;
+  Provisions art. 10, 12);
+- verification_review: the court reviews a written objection within 15 days of receiving it
+  (policy 四(二)3): from `objection_received_on` of `open_verification` to the decision that
+  closes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+from hub.domain import deadlines
+from hub.domain.events import (
+    ListingCorrected,
+    ListingRevoked,
+    ListingShielded,
+    ShieldReason,
+    VerificationClosed,
+    VerificationOpened,
+)
+
+STATUSES = ("on_time", "late", "overdue", "pending", "not_assessable")
+
+
+@dataclass
+class LimitRow:
+    court_code: str
+    listing_id: str
+    decision_no: str
+    rule: str
+    clause: str
+    limit: str
+    started_on: str | None
+    done_on: str | None
+    due: str | None
+    status: str
+    calendar_complete: bool
+
+    def doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _limit_text(kind: str) -> str:
+    rule = deadlines.RULES[kind]
+    return f"{rule.n} {'working ' if rule.working_days else ''}days from when {rule.trigger}"
+
+
+def _action_kind(ev: Any) -> str | None:
+    if isinstance(ev, ListingShielded):
+        return "shield_period_expired" if ev.reason is ShieldReason.period_expired else "shield"
+    if isinstance(ev, ListingRevoked):
+        return "revoke"
+    if isinstance(ev, ListingCorrected):
+        return "correct"
+    return None
+
+
+class Limits:
+    """Feed it the court log in order (`add`), then `rows(today)`; `notes` gathers what an
+    incomplete holiday calendar means for the deadlines it computed."""
+
+    def __init__(self) -> None:
+        self._rows: list[LimitRow] = []
+        self._open: dict[str, tuple[Any, date]] = {}  # listing -> (opening event, received on)
+        self.notes: set[str] = set()
+
+    def _row(self, ev: Any, kind: str, started: date | None, done: date | None,
+             today: date | None = None) -> LimitRow:
+        rule = deadlines.RULES[kind]
+        meta = ev.meta
+        base = dict(court_code=meta.court_code, listing_id=meta.listing_id,
+                    decision_no=meta.decision_no, rule=kind, clause=rule.citation,
+                    limit=_limit_text(kind))
+        if started is None:
+            return LimitRow(**base, started_on=None, done_on=done.isoformat() if done else None,
+                            due=None, status="not_assessable", calendar_complete=True)
+        dl = deadlines.deadline_for(kind, started)
+        if not dl.calendar_complete:
+            self.notes.add(dl.note)
+        if done is not None:
+            status = "late" if done > dl.due else "on_time"
+        else:
+            status = "overdue" if today is not None and today > dl.due else "pending"
+        return LimitRow(**base, started_on=started.isoformat(),
+                        done_on=done.isoformat() if done else None, due=dl.due.isoformat(),
+                        status=status, calendar_complete=dl.calendar_complete)
+
+    def add(self, ev: Any) -> None:
+        meta = ev.meta
+        kind = _action_kind(ev)
+        if kind is not None:
+            started = deadlines.local_date(meta.triggered_at) if meta.triggered_at else None
+            self._rows.append(self._row(ev, kind, started, deadlines.local_date(meta.decided_at)))
+        if isinstance(ev, VerificationOpened):
+            self._open[meta.listing_id] = (ev, ev.objection_received_on)
+        elif isinstance(ev, VerificationClosed) and meta.listing_id in self._open:
+            opened, received = self._open.pop(meta.listing_id)
+            row = self._row(opened, "verification_review", received, deadlines.local_date(meta.decided_at))
+            row.decision_no = meta.decision_no
+            self._rows.append(row)
+
+    def rows(self, today: date) -> list[LimitRow]:
+        """Every row, objections still under review included (pending or overdue today)."""
+        still_open = [self._row(ev, "verification_review", received, None, today)
+                      for ev, received in self._open.values()]
+        return self._rows + still_open
+
+
+def court_summary(rows: list[LimitRow]) -> list[dict[str, Any]]:
+    """Per court: acts with a limit, counted by status; the rows that are not on time."""
+    courts: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        c = courts.setdefault(r.court_code, {"court_code": r.court_code, "actions": 0,
+                                             **dict.fromkeys(STATUSES, 0), "items": []})
+        c["actions"] += 1
+        c[r.status] += 1
+        if r.status not in ("on_time", "pending"):
+            c["items"].append(r.doc())
+    return [courts[k] for k in sorted(courts)]
