@@ -21,6 +21,7 @@ from stdnum.cn import uscc as _uscc
 
 __all__ = [
     "ADULT_AGE",
+    "USCC_TYPES",
     "IdentityError",
     "adult_on",
     "age_on",
@@ -42,8 +43,25 @@ _USCC_LENGTH = 18
 _RESIDENT_ID_FORMAT = re.compile(r"[0-9]{17}[0-9X]")
 # GB 32100-2015 alphabet: digits and upper-case letters without I, O, Z, S, V.
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-# Oldest plausible birth year: the 18-digit number spells the full year, 18xx or later.
-_MIN_BIRTH_YEAR = 1800
+# A real birth date (GB 11643 digits 7-14): a calendar date, not before 1900 (no living
+# person, and none the list could bind), not after today.
+_MIN_BIRTH = date(1900, 1, 1)
+# GB 32100-2015 table 1 (and the codes added to it since): position 1, the registration
+# authority; position 2, the type of entity that authority registers.
+USCC_TYPES: dict[str, str] = {
+    "1": "1239",  # 機構編制: organs of state, public institutions, mass organisations, other
+    "2": "19",  # 外交: resident foreign news agencies, other
+    "3": "123459",  # 司法行政: law firms, notaries, legal services, forensics, arbitration, other
+    "4": "19",  # 文化: foreign cultural centres, other
+    "5": "1239",  # 民政: social organisations, private non-enterprise units, foundations, other
+    "6": "129",  # 旅游: representative offices of foreign (and HK/Macao/Taiwan) tourism bodies, other
+    "7": "129",  # 宗教: places of religious activity, religious schools, other
+    "8": "19",  # 工會: grassroots trade unions, other
+    "9": "123",  # 工商: enterprises, individual businesses, farmers' cooperatives
+    "A": "19",  # 中央軍委改革和編制辦公室: military public institutions, other
+    "N": "1239",  # 農業: group, village and township collective economic organisations, other
+    "Y": "1",  # 其他: other authorities (one type)
+}
 
 
 class IdentityError(ValueError):
@@ -97,8 +115,10 @@ def _birth_date_of(number: str) -> date:
         raise IdentityError(
             "resident ID", number, f"birth date {number[6:14]} is not a calendar date"
         ) from e
-    if born.year < _MIN_BIRTH_YEAR:
-        raise IdentityError("resident ID", number, f"birth year {born.year} is implausible")
+    if born < _MIN_BIRTH:
+        raise IdentityError("resident ID", number, f"birth date {born.isoformat()} is before 1900")
+    if born > date.today():
+        raise IdentityError("resident ID", number, f"birth date {born.isoformat()} is in the future")
     return born
 
 
@@ -106,9 +126,11 @@ def _birth_date_of(number: str) -> date:
 def check_uscc(value: str) -> str:
     """Return the normalised unified social credit code or raise IdentityError.
 
-    Checks length 18, the GB 32100-2015 alphabet and the check character
-    (`stdnum.cn.uscc.calc_check_digit`); the registration-authority and entity-type digits
-    are not policed beyond the alphabet.
+    GB 32100-2015: length 18 in its alphabet; position 1 a registration authority and
+    position 2 an entity type of that authority (`USCC_TYPES`); positions 3-8 the
+    administrative division code, digits only; the check character
+    (`stdnum.cn.uscc.calc_check_digit`). (stdnum's own `validate` would refuse the
+    authorities with letter codes, A, N and Y.)
     """
     if not isinstance(value, str):
         raise IdentityError("USCC", "", f"expected a string, got {type(value).__name__}")
@@ -121,6 +143,16 @@ def check_uscc(value: str) -> str:
         raise IdentityError(
             kind, number, f"characters {''.join(bad)!r} not in the GB 32100 alphabet"
         )
+    types = USCC_TYPES.get(number[0])
+    if types is None:
+        raise IdentityError(kind, number, f"position 1 (registration authority) {number[0]!r} is "
+                            f"not in GB 32100's table ({', '.join(USCC_TYPES)})")
+    if number[1] not in types:
+        raise IdentityError(kind, number, f"position 2 (entity type) {number[1]!r} is not a type "
+                            f"of registration authority {number[0]!r} ({', '.join(types)})")
+    if not number[2:8].isdigit():
+        raise IdentityError(kind, number, "positions 3-8 (administrative division code) must "
+                            "be digits (GB 32100)")
     if number[-1] != _uscc.calc_check_digit(number[:-1]):
         raise IdentityError(kind, number, "check character does not match (GB 32100 MOD 31)")
     return number
@@ -177,8 +209,8 @@ def make_resident_id(region: str, birth: date, seq: int) -> str:
         raise ValueError(f"region must be 6 digits, got {region!r}")
     if not 0 <= seq <= 999:
         raise ValueError(f"seq must be in 0..999, got {seq}")
-    if birth.year < _MIN_BIRTH_YEAR:
-        raise ValueError(f"birth year {birth.year} is implausible")
+    if birth < _MIN_BIRTH:
+        raise ValueError(f"birth date {birth} is before 1900")
     body = f"{region}{birth:%Y%m%d}{seq:03d}"
     # calc_check_digit expects the full number and ignores its last character.
     return body + _ric.calc_check_digit(body + "0")

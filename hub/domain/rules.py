@@ -14,7 +14,13 @@ from stdnum.cn import ric as _ric
 from stdnum.cn import uscc as _uscc
 
 from hub.domain.events import Ground, SubjectKind
-from hub.domain.identity import IdentityError, check_resident_id, check_uscc, is_minor_on
+from hub.domain.identity import (
+    IdentityError,
+    birth_date,
+    check_resident_id,
+    check_uscc,
+    is_minor_on,
+)
 
 __all__ = [
     "MAX_PERIOD_YEARS",
@@ -94,6 +100,17 @@ def check_id_number(kind: SubjectKind | str, value: str) -> str:
         raise ValueError(_identity_reason(e, value, "USCC")) from e
 
 
+def _age_problem(who: str, resident_id: str, listed_on: date) -> str | None:
+    """Minors are never listed nor bound, whether debtor or related person (court-decisions.md
+    "Errors"; Civil Code art. 17); a number born after the listing day cannot be either."""
+    born = birth_date(resident_id)
+    if born > listed_on:
+        return f"{who} born {born.isoformat()}, after the listing date {listed_on.isoformat()}"
+    if is_minor_on(resident_id, listed_on):
+        return f"{who} is a minor on {listed_on.isoformat()}"
+    return None
+
+
 def listing_problems(
     kind: SubjectKind | str,
     id_number: str,
@@ -112,23 +129,21 @@ def listing_problems(
         problems.append(("subject.id_number", str(e)))
     else:
         if SubjectKind(kind) is SubjectKind.person:
-            # Minors are never listed (court-decisions.md; domain README, "Subjects").
-            try:
-                minor = is_minor_on(normalised, listed_on)
-            except IdentityError:
-                minor = True
-            if minor:
-                problems.append(
-                    ("subject.id_number", f"subject is a minor on {listed_on.isoformat()}")
-                )
+            problem = _age_problem("subject", normalised, listed_on)
+            if problem:
+                problems.append(("subject.id_number", problem))
     if related and SubjectKind(kind) is SubjectKind.person:
         problems.append(("related", "related persons only for organisation debtors"))
     for i, person in enumerate(related):
         try:
-            check_resident_id(person.id_number)
+            number = check_resident_id(person.id_number)
         except IdentityError as e:
             reason = _identity_reason(e, person.id_number, "resident ID")
             problems.append((f"related[{i}].id_number", reason))
+        else:
+            problem = _age_problem("related person", number, listed_on)
+            if problem:
+                problems.append((f"related[{i}].id_number", problem))
     problem = period_problem(ground, period_end, listed_on)
     if problem:
         problems.append(("period_end", problem))

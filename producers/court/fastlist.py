@@ -38,7 +38,7 @@ from hub import codec
 from hub.domain.deadlines import local_date
 from hub.domain.decisions import MAX_LISTING_ID, _parse_date, _parse_time
 from hub.domain.events import Ground, Performance, Role, SubjectKind, event_id_for
-from hub.domain.identity import IdentityError, adult_on, checked_resident_id
+from hub.domain.identity import USCC_TYPES, IdentityError, adult_on, checked_resident_id
 from hub.domain.rules import period_problem
 from producers.court.avrobin import EPOCH, avro_long, avro_string, micros
 
@@ -175,12 +175,16 @@ _USCC_VALUES = bytes(_USCC_ALPHABET.find(chr(b)) if chr(b) in _USCC_ALPHABET els
 def _uscc(value: str) -> str | None:
     """`check_uscc(value)` when the number is valid, else None (the slow path says why).
 
-    check_uscc's own steps for a valid number (normalise, length 18, alphabet, MOD 31 check
+    check_uscc's own steps for a valid number (normalise, length 18, authority and type
+    codes, division code digits, alphabet, MOD 31 check
     character as stdnum.cn.uscc computes it, which for alphabet characters is this sum)
     without stdnum's per-character Unicode cleaning (a cold check_uscc costs ~8 µs), the
     characters' values looked up and weighted in C."""
     n = value.strip().upper()
     if len(n) != 18 or not n.isascii():
+        return None
+    # GB 32100's authority and type codes (positions 1-2), division code digits (3-8)
+    if n[1] not in USCC_TYPES.get(n[0], "") or not n[2:8].isdigit():
         return None
     v = n.encode().translate(_USCC_VALUES)
     if max(v) >= len(_USCC_ALPHABET):
@@ -190,13 +194,16 @@ def _uscc(value: str) -> str | None:
     return n
 
 
-def _resident(value: Any) -> str | None:
+def _adult(value: Any, on: date) -> str | None:
+    """A related person's number when valid and of age on `on` (as the subject's: minors
+    are never bound, `hub.domain.rules`), else None (the slow path says why)."""
     if type(value) is not str:
         return None
     try:
-        return checked_resident_id(value)[0]
+        number, born = checked_resident_id(value)
     except IdentityError:
         return None
+    return number if adult_on(born, on) else None
 
 
 # ------------------------------------------------------------------------ the fast path
@@ -296,7 +303,7 @@ def prepare_list(text: str) -> Fast | None:
             return None
         if type(pname) is not str or not pname.strip():
             return None
-        pid = _resident(p["id_number"])
+        pid = _adult(p["id_number"], listed_on)
         if pid is None:
             return None
         people.append((role, pname, pid))

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from hub.domain.identity import make_resident_id, make_uscc
 from producers.court import service, store
 from tests.conftest import hub_env
 from tests.unit.builders import (
@@ -45,6 +46,27 @@ CASES: dict[str, tuple[list[dict[str, Any]], str, str, str]] = {
     "minor": (
         [], line(list_data("L1", kind="person", subject=subject_person(birth=date(2015, 1, 1)))),
         "line 2: subject.id_number", "minor",
+    ),
+    # Identities to the standard (GB 11643, GB 32100), the subject's and related persons'
+    "birth_in_the_future": (
+        [], line(list_data("L1", kind="person", subject={
+            "kind": "person", "name": "某", "id_number": make_resident_id("350402", date(2099, 1, 1), 11)})),
+        "line 2: subject.id_number", "in the future",
+    ),
+    "letters_in_the_division_code": (
+        [], line(list_data("L1", subject={"kind": "organisation", "name": "某公司",
+                                          "id_number": make_uscc("9135A402MA0000001")})),
+        "line 2: subject.id_number", "positions 3-8",
+    ),
+    "unknown_registration_authority": (
+        [], line(list_data("L1", subject={"kind": "organisation", "name": "某公司",
+                                          "id_number": make_uscc("B1350402MA0000001")})),
+        "line 2: subject.id_number", "registration authority",
+    ),
+    "minor_related_person": (
+        [], line(list_data("L1", related=[{"role": "legal_representative", "name": "王某",
+                                            "id_number": make_resident_id("350402", date(2012, 1, 1), 3)}])),
+        "line 2: related[0].id_number", "minor",
     ),
     "inconsistent_period": (
         [], line(list_data("L1", ground="refuses_despite_ability")),

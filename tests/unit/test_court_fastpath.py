@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from bench.court import decisions as bench_decisions
 from hub.domain.deadlines import CST
 from hub.domain.events import EVENT_ID_NAMESPACE, Ground, Performance, Role, event_id_for
-from hub.domain.identity import IdentityError, check_uscc, make_resident_id, make_uscc
+from hub.domain.identity import USCC_TYPES, IdentityError, check_uscc, make_resident_id, make_uscc
 from hub.domain.rules import add_years
 from producers.court import copytext, fastlist, store
 from producers.court.prepare import Prepared, prepare_chunk, slow_prepare
@@ -141,6 +141,15 @@ def person_ids(draw: st.DrawFn, adult_on: date | None = None) -> str:
 
 
 @st.composite
+def gb32100_bodies(draw: st.DrawFn) -> str:
+    """17 characters with an authority, one of its types and a division code (GB 32100)."""
+    authority = draw(st.sampled_from(sorted(USCC_TYPES)))
+    return (authority + draw(st.sampled_from(USCC_TYPES[authority]))
+            + draw(st.text(alphabet="0123456789", min_size=6, max_size=6))
+            + draw(st.text(alphabet=USCC_ALPHABET, min_size=9, max_size=9)))
+
+
+@st.composite
 def list_lines(draw: st.DrawFn) -> str:
     decided_text, decided = draw(times())
     on = decided.astimezone(CST).date()
@@ -154,7 +163,10 @@ def list_lines(draw: st.DrawFn) -> str:
     if kind == "person":
         id_number = draw(person_ids(adult_on=on))
     else:
-        body = "".join(draw(st.lists(st.sampled_from(USCC_ALPHABET), min_size=17, max_size=17)))
+        if draw(st.integers(0, 9)) == 0:  # any body: mostly refused (authority, type, division)
+            body = "".join(draw(st.lists(st.sampled_from(USCC_ALPHABET), min_size=17, max_size=17)))
+        else:
+            body = draw(gb32100_bodies())
         id_number = make_uscc(body)
         if draw(st.integers(0, 19)) == 0:
             id_number = id_number.lower()
@@ -400,6 +412,7 @@ def test_copy_rows_are_store_binary_rows(code: str, lid: str, no: str, seq: int,
 
 @settings(max_examples=3000, deadline=None)
 @given(st.one_of(
+    st.builds(lambda b: make_uscc(b), gb32100_bodies()),
     st.builds(lambda b: make_uscc(b), st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17)),
     st.text(alphabet=USCC_ALPHABET + "abcIOSZ -\u2013 \x00\x05\x1e", min_size=16, max_size=20),
 ), st.integers(0, 3))

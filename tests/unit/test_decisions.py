@@ -236,6 +236,39 @@ def test_a_minor_is_never_listed():
     assert err.key == "subject.id_number" and "minor" in err.reason
 
 
+def test_a_minor_related_person_is_refused_too():
+    data = b.list_data()  # an organisation with a legal representative and a director
+    data["related"][0]["id_number"] = b.person_id(201, birth=date(2010, 5, 5))
+    err = one_error(data)
+    assert err.key == "related[0].id_number" and "related person is a minor on 2026-03-02" in err.reason
+
+
+def test_a_birth_after_the_listing_date_is_named_so_not_minor():
+    # born 2026-06-01 (in the past by the clock), listed 2026-03-02: not yet born then
+    subject = b.subject_person(birth=date(2026, 6, 1))
+    err = one_error(b.list_data(kind="person", subject=subject))
+    assert err.key == "subject.id_number" and "minor" not in err.reason
+    assert "born 2026-06-01, after the listing date 2026-03-02" in err.reason
+
+
+def test_impossible_identities_are_refused_with_their_rule():
+    future = b.list_data(kind="person", subject={"kind": "person", "name": "x",
+                                                 "id_number": b.person_id(1, birth=date(2099, 1, 1))})
+    assert "birth date 2099-01-01 is in the future" in one_error(future).reason
+    from stdnum.cn import ric, uscc
+
+    body = "350402189905010011"
+    old = b.list_data(kind="person", subject={"kind": "person", "name": "x",
+                                              "id_number": body[:17] + ric.calc_check_digit(body)})
+    assert "before 1900" in one_error(old).reason
+
+    body = "9135A402MA0000001"  # a letter in the division code (positions 3-8)
+    org = b.list_data(subject={"kind": "organisation", "name": "x",
+                               "id_number": body + uscc.calc_check_digit(body)})
+    err = one_error(org)
+    assert err.key == "subject.id_number" and "positions 3-8" in err.reason
+
+
 def test_age_is_taken_on_the_local_date_of_decided_at():
     # 2026-03-01T17:00Z is 2026-03-02 01:00 in China: the person born 2008-03-02 is 18.
     subject = b.subject_person(birth=date(2008, 3, 2))

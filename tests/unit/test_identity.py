@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from stdnum.cn import ric
 
 from hub.domain.identity import (
+    USCC_TYPES,
     IdentityError,
     adult_on,
     age_on,
@@ -84,7 +85,7 @@ def test_uscc() -> None:
 
 @given(
     region=st.from_regex(r"[1-8][0-9]{5}", fullmatch=True),
-    born=st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 12, 31)),
+    born=st.dates(min_value=date(1900, 1, 1), max_value=date.today()),
     seq=st.integers(0, 999),
 )
 def test_generated_ids_round_trip(region: str, born: date, seq: int) -> None:
@@ -97,10 +98,63 @@ def test_generated_ids_round_trip(region: str, born: date, seq: int) -> None:
         check_resident_id(number[:-1] + other)
 
 
-@given(body=st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=17, max_size=17))
-def test_generated_usccs_round_trip(body: str) -> None:
-    code = make_uscc(body)
+@given(authority=st.sampled_from(sorted(USCC_TYPES)), data=st.data(),
+       division=st.from_regex(r"[0-9]{6}", fullmatch=True),
+       org=st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=9, max_size=9))
+def test_generated_usccs_round_trip(authority: str, data: st.DataObject, division: str, org: str) -> None:
+    code = make_uscc(authority + data.draw(st.sampled_from(USCC_TYPES[authority])) + division + org)
     assert check_uscc(code) == code
+
+
+# GB 32100-2015: what the structure of a USCC allows (the check character recomputed each
+# time, so that only the rule under test fails).
+@pytest.mark.parametrize(("body", "rule"), [
+    ("0" + "1350402MA0000001", "position 1 (registration authority) '0'"),
+    ("Z" + "1350402MA0000001", "not in the GB 32100 alphabet"),  # Z is outside the alphabet
+    ("94" + "350402MA0000001", "position 2 (entity type) '4' is not a type of registration authority '9'"),
+    ("Y2" + "350402MA0000001", "position 2 (entity type) '2'"),
+    ("91" + "35A402MA0000001", "positions 3-8 (administrative division code) must be digits"),
+    ("91" + "ABCDEFMA0000001", "positions 3-8"),
+])
+def test_uscc_structure_is_the_standards(body: str, rule: str) -> None:
+    code = body + _uscc_check(body) if "alphabet" not in rule else body + "0"
+    with pytest.raises(IdentityError, match=re.escape(rule)):
+        check_uscc(code)
+
+
+def _uscc_check(body: str) -> str:
+    from stdnum.cn import uscc
+
+    return str(uscc.calc_check_digit(body))
+
+
+def test_usccs_of_every_authority_in_the_table_pass() -> None:
+    for authority, types in USCC_TYPES.items():
+        for kind in types:
+            code = make_uscc(f"{authority}{kind}350402MA0000001")
+            assert check_uscc(code) == code
+
+
+@pytest.mark.parametrize(("born", "rule"), [
+    (date(2099, 1, 1), "birth date 2099-01-01 is in the future"),
+    (date(1899, 12, 31), "birth date 1899-12-31 is before 1900"),
+])
+def test_impossible_birth_dates_are_refused(born: date, rule: str) -> None:
+    with pytest.raises(IdentityError, match=rule):
+        check_resident_id(f"350402{born:%Y%m%d}001" + "0")  # the date is checked first
+
+
+def test_a_real_number_of_a_renamed_region_passes() -> None:
+    # 350403 (三明市三元區 since 2021, formerly 三元區/梅列區 codes): a number born in 1975 is
+    # real, whatever stdnum's birth-year region window says.
+    number = make_resident_id("350403", date(1975, 5, 1), 12)
+    assert check_resident_id(number) == number
+    assert birth_date(number) == date(1975, 5, 1)
+
+
+def test_a_non_calendar_birth_date_is_refused() -> None:
+    with pytest.raises(IdentityError, match="20260230 is not a calendar date"):
+        check_resident_id("350402202602300010")
 
 
 def test_age_and_minority_around_the_18th_birthday() -> None:
