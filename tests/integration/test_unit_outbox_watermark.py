@@ -5,6 +5,7 @@ and the positions read the same."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -121,3 +122,37 @@ def test_relay_moves_watermark_once_per_batch(hub_settings: Settings) -> None:
     finally:
         producer.close(timeout=5)
         conn.close()
+
+
+def test_watermark_never_passes_a_row_still_to_commit(hub_settings: Settings) -> None:
+    """The hazard of a watermark: a writer that took its ids first but commits last. Writers
+    are ordered by the outbox's advisory lock, so the later writer waits, and the relay in
+    between sees a prefix of the ids (here: nothing) instead of moving past the first's."""
+    s = hub_settings
+    kafka.ensure_topics(s, kafka.topic_specs(s, [UNIT]))
+    first, second, relayer = (db.connect(s.pg_dsn) for _ in range(3))
+    producer = kafka.producer(s, client_id="test-watermark")
+    try:
+        sch = schema.ensure_schema(relayer, s, UNIT)
+        cur1 = first.cursor()
+        outbox.enqueue(cur1, sch, _records(s, 0, 5))  # ids taken, not committed
+
+        def write_second() -> None:
+            with db.unit_of_work(second) as uow:
+                outbox.enqueue(uow.cursor, sch, _records(s, 5, 5))
+                uow.commit()
+
+        t = threading.Thread(target=write_second)
+        t.start()
+        t.join(timeout=1.0)
+        assert t.is_alive(), "the second writer must wait for the first to commit"
+        assert outbox.relay(relayer, sch, producer) == 0
+        first.commit()
+        t.join(timeout=10)
+        assert not t.is_alive()
+        assert outbox.relay(relayer, sch, producer) == 10
+        assert _ids_on_topic(s) == sorted(f"test:{i}" for i in range(10))
+    finally:
+        producer.close(timeout=5)
+        for c in (first, second, relayer):
+            c.close()
