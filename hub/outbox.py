@@ -1,22 +1,27 @@
 """A transactional outbox (design.md, "Outbox, not dual writes"): outgoing Kafka records are
 written to a table in the same PostgreSQL transaction as the state that caused them, and a
-relay publishes them with the idempotent producer and marks them sent.
+relay publishes them with the idempotent producer and moves a sent-up-to watermark
+(`outbox_sent.sent_upto`, migration `watermark_migration`): one row updated per relayed
+batch, not one `UPDATE … sent_at` per record (issue #19).
 
 Each row carries a `dedupe_id` (e.g. a deterministic ack id): inserting a row whose id is
 already there is a no-op, so replaying the same input (a rebuild, a retried batch) never
 queues a record twice.
 
-Delivery (the court relay's recovery trick, generalised): a row is marked sent only after
-`producer.flush()` confirmed it, and the same transaction stores, per topic partition, the
-next offset the relay wrote (`outbox_positions`). Every record carries its row's dedupe id
+Delivery (the court relay's recovery trick, generalised): the watermark moves past a row
+only after `producer.flush()` confirmed it, and the same transaction stores, per topic
+partition, the next offset the relay wrote (`outbox_positions`). Every record carries its row's dedupe id
 in the header `hub-outbox-id`. A crash between the flush and that commit leaves published
-rows unsent; `recover()` (run when a relay process starts) reads each partition from the
-stored offset to its end and marks as sent the rows found there, so they are not published
-again. What is left — a record that readers might still see twice — is only a concurrent
+rows above the watermark; `recover()` (run when a relay process starts) reads each
+partition from the stored offset to its end and sets `sent_at` on the rows found there
+(rare, a few rows), so they are not published again: a row is unsent when its id is above
+the watermark and its `sent_at` is NULL. The watermark is safe because the rows a relay
+can see are always a prefix of the id order: writers take a transaction-scoped advisory
+lock before inserting (`enqueue`), so ids are handed out in commit order. What is left — a record that readers might still see twice — is only a concurrent
 writer outside this protocol; readers deduplicate on the deterministic id anyway (acks:
 `ack_id`; dead letters: source topic/partition/offset). Concurrent relays of one outbox
-(the consumer and `hub agency keep`) never send the same row twice: rows are claimed with
-`FOR UPDATE SKIP LOCKED`.
+(the consumer and `hub agency keep`) never send the same row twice: a relay holds the
+watermark row `FOR UPDATE` while it publishes, so the other waits and then starts past it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import base64
 import io
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,11 +58,35 @@ CREATE TABLE {schema}.outbox_positions (
     topic text NOT NULL, partition int NOT NULL, next_offset bigint NOT NULL,
     PRIMARY KEY (topic, partition));
 """
+# Upgrades an outbox of MIGRATION_SQL: the watermark starts below the oldest unsent row
+# (every row under it is sent); rows above it already sent keep their `sent_at` and are
+# skipped. The partial index on unsent rows is no longer read, and cost an index entry
+# per queued record.
+WATERMARK_SQL = """
+CREATE TABLE {schema}.outbox_sent (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one), sent_upto bigint NOT NULL);
+INSERT INTO {schema}.outbox_sent (sent_upto) SELECT coalesce(
+    (SELECT min(id) - 1 FROM {schema}.outbox WHERE sent_at IS NULL),
+    (SELECT max(id) FROM {schema}.outbox), 0);
+DROP INDEX IF EXISTS {schema}.outbox_unsent;
+"""
 ID_HEADER = "hub-outbox-id"
+UNSENT = "o.id > w.sent_upto AND o.sent_at IS NULL"
 
 
 def migration(version: int) -> db.Migration:
     return db.Migration(version, "outbox", MIGRATION_SQL)
+
+
+def watermark_migration(version: int) -> db.Migration:
+    return db.Migration(version, "outbox sent-up-to watermark", WATERMARK_SQL)
+
+
+def _writer_lock(schema: str) -> tuple[int, int]:
+    """Key of the advisory lock that orders the writers of one outbox (two-int form: its
+    own space, apart from `db.migrate`'s one-int lock)."""
+    h = zlib.crc32(schema.encode())
+    return (h - (1 << 32) if h >= 1 << 31 else h), 1
 
 
 @dataclass(frozen=True)
@@ -86,9 +116,12 @@ def enqueue(cur: Any, schema: str, records: Sequence[OutboxRecord]) -> None:
     if not records:
         return
     schema = db.ident(schema)
+    # Held to commit: a later writer gets its ids only after this one's rows are visible,
+    # so no relay can move the watermark past a row still to commit.
     cur.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS outbox_in (dedupe_id text, topic text, key bytea,"
-        " value bytea, headers jsonb) ON COMMIT DELETE ROWS")
+        "SELECT pg_advisory_xact_lock(%s, %s);"
+        " CREATE TEMP TABLE IF NOT EXISTS outbox_in (dedupe_id text, topic text, key bytea,"
+        " value bytea, headers jsonb) ON COMMIT DELETE ROWS", _writer_lock(schema))
     buf = io.StringIO()
     for r in records:
         key = "\\N" if r.key is None else "\\\\x" + r.key.hex()
@@ -99,13 +132,17 @@ def enqueue(cur: Any, schema: str, records: Sequence[OutboxRecord]) -> None:
     cur.execute(
         f"INSERT INTO {schema}.outbox (dedupe_id, topic, key, value, headers)"
         " SELECT dedupe_id, topic, key, value, headers FROM outbox_in ORDER BY ctid"
-        " ON CONFLICT (dedupe_id) DO NOTHING")
-    cur.execute("TRUNCATE outbox_in")
+        " ON CONFLICT (dedupe_id) DO NOTHING;"
+        # emptied for a second call in this transaction; DELETE, not TRUNCATE: a temp
+        # table's rows are not WAL-logged, but TRUNCATE's new relfilenode is (pg_class)
+        " DELETE FROM outbox_in")
 
 
 def pending(conn: db.Connection, schema: str) -> int:
     with db.unit_of_work(conn) as uow:
-        uow.cursor.execute(f"SELECT count(*) FROM {db.ident(schema)}.outbox WHERE sent_at IS NULL")
+        sch = db.ident(schema)
+        uow.cursor.execute(f"SELECT count(*) FROM {sch}.outbox o, {sch}.outbox_sent w"
+                           f" WHERE {UNSENT}")
         return int(uow.cursor.fetchone()[0])
 
 
@@ -116,17 +153,17 @@ def relay(conn: db.Connection, schema: str, producer: Any, batch: int = 5000) ->
     sent = 0
     while True:
         with db.unit_of_work(conn) as uow:
-            # Claim and mark in one statement; the mark only holds if this transaction
-            # commits, i.e. after the flush below confirmed every record. RETURNING has no
-            # order: sort by id (oldest first, per-listing order).
+            # The watermark row, locked to commit: a concurrent relay waits here and then
+            # reads the moved watermark. Nothing is marked per row.
+            uow.cursor.execute(f"SELECT sent_upto FROM {schema}.outbox_sent FOR UPDATE")
+            upto = int(uow.cursor.fetchone()[0])
             uow.cursor.execute(
-                f"UPDATE {schema}.outbox SET sent_at = now() WHERE id IN ("
-                f"SELECT id FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY id LIMIT %s"
-                " FOR UPDATE SKIP LOCKED)"
-                " RETURNING id, dedupe_id, topic, key, value, headers::text",
-                (batch,),
+                f"SELECT o.id, o.dedupe_id, o.topic, o.key, o.value, o.headers::text"
+                f" FROM {schema}.outbox o WHERE o.id > %s AND o.sent_at IS NULL"
+                " ORDER BY o.id LIMIT %s",
+                (upto, batch),
             )
-            rows = sorted(uow.cursor.fetchall(), key=lambda r: r[0])
+            rows = uow.cursor.fetchall()
             if not rows:
                 return sent
             futures = [
@@ -145,6 +182,7 @@ def relay(conn: db.Connection, schema: str, producer: Any, batch: int = 5000) ->
                 tp = (meta.topic, meta.partition)
                 ends[tp] = max(ends.get(tp, 0), meta.offset + 1)
             _store_positions(uow.cursor, schema, ends)
+            uow.cursor.execute(f"UPDATE {schema}.outbox_sent SET sent_upto = %s", (rows[-1][0],))
             uow.commit()
             sent += len(rows)
             if len(rows) < batch:
@@ -168,7 +206,8 @@ def recover(conn: db.Connection, schema: str, s: Settings, timeout: float = 60.0
     Returns how many rows were recovered."""
     schema = db.ident(schema)
     with db.unit_of_work(conn) as uow:
-        uow.cursor.execute(f"SELECT DISTINCT topic FROM {schema}.outbox WHERE sent_at IS NULL")
+        uow.cursor.execute(f"SELECT DISTINCT o.topic FROM {schema}.outbox o,"
+                           f" {schema}.outbox_sent w WHERE {UNSENT}")
         topics = [r[0] for r in uow.cursor.fetchall()]
         if not topics:
             return 0
@@ -201,8 +240,8 @@ def recover(conn: db.Connection, schema: str, s: Settings, timeout: float = 60.0
         c.close()
     with db.unit_of_work(conn) as uow:
         uow.cursor.execute(
-            f"UPDATE {schema}.outbox SET sent_at = now() WHERE sent_at IS NULL"
-            " AND dedupe_id = ANY(%s)", (sorted(found),))
+            f"UPDATE {schema}.outbox o SET sent_at = now() FROM {schema}.outbox_sent w"
+            f" WHERE {UNSENT} AND o.dedupe_id = ANY(%s)", (sorted(found),))
         recovered = uow.cursor.rowcount
         _store_positions(uow.cursor, schema, {(tp.topic, tp.partition): o for tp, o in ends.items()})
         uow.commit()

@@ -18,7 +18,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from hub import kafka
+from hub import kafka, outbox
 from hub.config import Settings
 from hub.log import get_logger
 
@@ -27,7 +27,7 @@ log = get_logger("hub.agency.metrics")
 _STATE_SQL = (
     "SELECT (SELECT coalesce(json_agg(json_build_array(topic, partition, next_offset)), '[]')"
     " FROM {schema}.consumer_offsets),"
-    " (SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL),"
+    " (SELECT count(*) FROM {schema}.outbox o, {schema}.outbox_sent w WHERE " + outbox.UNSENT + "),"
     " (SELECT count(*) FROM {schema}.dead_letters)"
 )
 

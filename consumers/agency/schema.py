@@ -9,7 +9,8 @@ Projection tables (rebuilt from the court log by `hub agency rebuild`):
   policy 四(二)5); indexed by id_number so a check is one index lookup;
 - `measure_history`: every change of a measure, as acknowledged;
 - `chain`: court_seq → event hash, to check the hash chain across partitions;
-- `court_positions`: the last court_seq seen per court (answers carry it);
+- `court_positions`: a view, the last court_seq of `chain` per court (answers carry it);
+  a table that repeated `chain` until migration 5 (issue #19);
 - `dead_letters`; `consumer_offsets` (read by `hub status`), written in the same
   transaction as the projection: exactly-once effects.
 Kept (never dropped by a rebuild): `outbox` (acks and dead letters already queued: a
@@ -24,8 +25,8 @@ from hub import db, outbox
 from hub.config import Settings
 
 PROJECTION_TABLES = (
-    "listings", "persons", "measures", "measure_history", "chain", "court_positions",
-    "dead_letters", "consumer_offsets",
+    "listings", "persons", "measures", "measure_history", "chain", "dead_letters",
+    "consumer_offsets",
 )
 
 PROJECTION_SQL = """
@@ -62,14 +63,34 @@ CREATE INDEX IF NOT EXISTS measure_history_listing ON {schema}.measure_history (
 CREATE TABLE IF NOT EXISTS {schema}.chain (
     court_code text NOT NULL, court_seq bigint NOT NULL, event_id text NOT NULL UNIQUE,
     hash bytea NOT NULL, prev_hash bytea NOT NULL, PRIMARY KEY (court_code, court_seq));
-CREATE TABLE IF NOT EXISTS {schema}.court_positions (
-    court_code text PRIMARY KEY, last_seq bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS {schema}.dead_letters (
     id bigserial PRIMARY KEY, topic text NOT NULL, partition int NOT NULL,
     "offset" bigint NOT NULL, reason text NOT NULL, kind text NOT NULL,
     key bytea, value bytea, at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (topic, partition, "offset"));
 """
+
+# Migration 1 made court_positions a table, written with every chain row; migration 5
+# replaces it by this view (a loose index scan: one primary-key probe per court, not a
+# scan of the chain).
+COURT_POSITIONS_TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS {schema}.court_positions (
+    court_code text PRIMARY KEY, last_seq bigint NOT NULL);
+"""
+COURT_POSITIONS_VIEW_SQL = """
+CREATE OR REPLACE VIEW {schema}.court_positions AS
+WITH RECURSIVE courts(code) AS (
+    (SELECT court_code FROM {schema}.chain ORDER BY court_code LIMIT 1)
+    UNION ALL
+    SELECT (SELECT c.court_code FROM {schema}.chain c WHERE c.court_code > courts.code
+            ORDER BY c.court_code LIMIT 1)
+    FROM courts WHERE courts.code IS NOT NULL)
+SELECT code AS court_code,
+       (SELECT max(c.court_seq) FROM {schema}.chain c WHERE c.court_code = courts.code)
+       AS last_seq
+FROM courts WHERE code IS NOT NULL;
+"""
+CURRENT_PROJECTION_SQL = PROJECTION_SQL + COURT_POSITIONS_VIEW_SQL
 
 KEPT_SQL = """
 CREATE TABLE {schema}.kept_measures (
@@ -80,11 +101,14 @@ CREATE TABLE {schema}.kept_measures (
 
 def migrations() -> list[db.Migration]:
     return [
-        db.Migration(1, "projection", PROJECTION_SQL),
+        db.Migration(1, "projection", PROJECTION_SQL + COURT_POSITIONS_TABLE_SQL),
         outbox.migration(2),
         db.Migration(3, "kept measures", KEPT_SQL),
-        apikeys.migration(4),
-        querylog.migration(5),
+        outbox.watermark_migration(4),
+        db.Migration(5, "court positions derived from the chain",
+                     "DROP TABLE IF EXISTS {schema}.court_positions;" + COURT_POSITIONS_VIEW_SQL),
+        apikeys.migration(6),
+        querylog.migration(7),
     ]
 
 
@@ -100,7 +124,7 @@ def ensure_schema(conn: db.Connection, s: Settings, unit: str) -> str:
         uow.cursor.execute(f"SELECT to_regclass('{schema}.listings')")
         if uow.cursor.fetchone()[0] is None:
             db.act_as_owner(uow.cursor, schema)
-            uow.cursor.execute(PROJECTION_SQL.format(schema=schema))
+            uow.cursor.execute(CURRENT_PROJECTION_SQL.format(schema=schema))
             uow.commit()
     return schema
 
@@ -108,7 +132,8 @@ def ensure_schema(conn: db.Connection, s: Settings, unit: str) -> str:
 def drop_projection(conn: db.Connection, schema: str) -> None:
     with db.unit_of_work(conn) as uow:
         db.act_as_owner(uow.cursor, schema)
+        uow.cursor.execute(f"DROP VIEW IF EXISTS {schema}.court_positions")
         for table in PROJECTION_TABLES:
             uow.cursor.execute(f"DROP TABLE IF EXISTS {schema}.{table} CASCADE")
-        uow.cursor.execute(PROJECTION_SQL.format(schema=schema))
+        uow.cursor.execute(CURRENT_PROJECTION_SQL.format(schema=schema))
         uow.commit()

@@ -52,10 +52,12 @@ def load_states(
 
 
 def recorded_seqs(cur: Any, schema: str, courts: Iterable[str]) -> dict[str, int]:
-    """The highest court_seq in the chain table per court (court_positions)."""
-    cur.execute(f"SELECT court_code, last_seq FROM {schema}.court_positions"
-                " WHERE court_code = ANY(%s)", (sorted(set(courts)),))
-    return {code: int(seq) for code, seq in cur.fetchall()}
+    """The highest court_seq in the chain table per court (what the court_positions view
+    says, asked for these courts only: one primary-key probe each)."""
+    cur.execute(f"SELECT w.code, (SELECT max(c.court_seq) FROM {schema}.chain c"
+                " WHERE c.court_code = w.code) FROM unnest(%s::text[]) AS w(code)",
+                (sorted(set(courts)),))
+    return {code: int(seq) for code, seq in cur.fetchall() if seq is not None}
 
 
 def load_chain(
@@ -182,14 +184,6 @@ def write(cur: Any, schema: str, ch: Changes, with_outbox: bool = True) -> None:
                       f"{db.copy_escape(c.court_code)}\t{int(c.court_seq)}\t{db.copy_escape(c.event_id)}"
                       f"\t\\\\x{c.hash.hex()}\t\\\\x{c.prev_hash.hex()}\n"
                       for c in ch.chain))
-    if ch.positions:
-        db.execute_values(
-            cur,
-            f"INSERT INTO {schema}.court_positions (court_code, last_seq) VALUES %s"
-            " ON CONFLICT (court_code) DO UPDATE"
-            " SET last_seq = GREATEST(court_positions.last_seq, EXCLUDED.last_seq)",
-            sorted(ch.positions.items()),
-        )
     if ch.dead:
         db.execute_values(
             cur,
