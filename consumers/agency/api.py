@@ -42,6 +42,7 @@ from consumers.agency.api_models import (
     BatchAnswer,
     CheckAnswer,
     Health,
+    Moment,
     measure_codes,
     problem_responses,
     request_models,
@@ -193,6 +194,17 @@ def create_app(s: Settings, unit: str, *, tls_client_scope: str | None = None) -
             return who
         return dependency
 
+    def only_query(*names: str) -> Callable[[Request], None]:
+        """Refuse query parameters the operation does not declare (a typo must not be
+        silently ignored, and questions do not belong in URLs)."""
+        def dependency(request: Request) -> None:
+            unknown = sorted(set(request.query_params) - set(names))
+            if unknown:
+                raise InputError(f"unknown query parameter {unknown[0]!r}"
+                                 + (f" (this operation takes {', '.join(names)})" if names else
+                                    " (this operation takes none: the question goes in the body)"))
+        return dependency
+
     def answer(who: apikeys.Caller, questions: list[screening.Subject]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         answers, pos = cursor_call(screening.check_many, questions)
         now = datetime.now(UTC)
@@ -235,7 +247,7 @@ def create_app(s: Settings, unit: str, *, tls_client_scope: str | None = None) -
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "unit": unit, "position": cursor_call(position)}
 
-    @app.post("/v1/checks", response_model=CheckAnswer,
+    @app.post("/v1/checks", response_model=CheckAnswer, dependencies=[Depends(only_query())],
               responses=problem_responses(400, 401, 403, 422, 503))
     def checks(req: CheckRequest,
                who: Annotated[apikeys.Caller, Depends(caller("check"))]) -> Response:
@@ -243,7 +255,7 @@ def create_app(s: Settings, unit: str, *, tls_client_scope: str | None = None) -
         [one], pos = answer(who, [question(req)])
         return _json({**one, "position": pos})
 
-    @app.post("/v1/checks:batch", response_model=BatchAnswer,
+    @app.post("/v1/checks:batch", response_model=BatchAnswer, dependencies=[Depends(only_query())],
               responses=problem_responses(400, 401, 403, 422, 503))
     def checks_batch(req: BatchRequest,
                      who: Annotated[apikeys.Caller, Depends(caller("check"))]) -> Response:
@@ -253,6 +265,7 @@ def create_app(s: Settings, unit: str, *, tls_client_scope: str | None = None) -
         return _json({"results": results, "position": pos})
 
     @app.get("/v1/check", response_model=CheckAnswer, deprecated=True,
+             dependencies=[Depends(only_query("id_number", "measure", "at"))],
              responses=problem_responses(400, 401, 403, 422, 503))
     def check(
         who: Annotated[apikeys.Caller, Depends(caller("check"))],
@@ -261,7 +274,7 @@ def create_app(s: Settings, unit: str, *, tls_client_scope: str | None = None) -
                                         description="deprecated: the number lands in access logs; "
                                                     "use POST /v1/checks")],
         measure: Annotated[MeasureCode | None, Query(description="measure code of the act")] = None,
-        at: Annotated[datetime | None, Query(description="moment of valid time (ISO 8601 with offset)")] = None,
+        at: Annotated[Moment | None, Query(description="moment of valid time (ISO 8601 with offset)")] = None,
     ) -> Response:
         """Deprecated (one release): the question in the URL. Use POST /v1/checks."""
         [one], pos = answer(who, [screening.subject(id_number, measure, at, unit)])

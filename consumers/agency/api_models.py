@@ -5,10 +5,11 @@ returns."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from consumers.agency.screening import MAX_BATCH
 from hub.domain.catalogue import default_catalogue
@@ -28,6 +29,20 @@ ID_FIELD: dict[str, Any] = {
 }
 
 
+def _text_only(value: Any) -> Any:
+    """A moment is an ISO 8601 text: a bare number (pydantic would read it as a Unix time)
+    is refused, as the schema says."""
+    if value is not None and not (isinstance(value, str) and _ISO_START.match(value)):
+        raise ValueError("a date-time text with an offset, e.g. 2026-05-01T10:00:00+08:00")
+    return value
+
+
+_ISO_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+
+
 def measure_codes(unit: str) -> list[str]:
     """The codes a unit answers for, as the schema lists them (either case)."""
     own = default_catalogue().unit(unit).measures
@@ -45,7 +60,7 @@ def request_models(unit: str) -> tuple[type[BaseModel], type[BaseModel]]:
         measure=(Literal[codes] | None, Field(  # type: ignore[valid-type]
             default=None, description="code of the measure the act falls under, one this "
                                       "unit applies (case-insensitive)")),
-        at=(AwareDatetime | None, Field(default=None, description="moment of valid time "
+        at=(Moment | None, Field(default=None, description="moment of valid time "
                                         "(ISO 8601 with offset); now when absent")),
     )
     batch = create_model(
