@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
 import click
 
@@ -15,13 +17,23 @@ from hub.config import settings
 from hub.errors import InputError
 from hub.output import format_option, print_json, print_table
 
+T = TypeVar("T")
 unit_option = click.option("--unit", "unit", required=True, help="unit slug (units.md)")
 
 
-def _open(unit: str) -> tuple[db.Connection, str]:
+def _in_unit(unit: str, fn: Callable[..., T], *args: Any, commit: bool = False) -> T:
+    """`fn(cursor, schema, *args)` in one transaction of the unit's migrated schema."""
     from consumers.agency.cli import _conn
 
-    return _conn(unit)
+    conn, sch = _conn(unit)
+    try:
+        with db.unit_of_work(conn) as uow:
+            result = fn(uow.cursor, sch, *args)
+            if commit:
+                uow.commit()
+            return result
+    finally:
+        conn.close()
 
 
 def _when(value: str | None, option: str) -> datetime | None:
@@ -55,13 +67,7 @@ def create_cmd(unit: str, name: str, scope: str, fmt: str) -> None:
     from consumers.agency.unitsecret import unit_secret
 
     scopes = apikeys.parse_scopes(scope)
-    conn, sch = _open(unit)
-    try:
-        with db.unit_of_work(conn) as uow:
-            key = apikeys.create(uow.cursor, sch, unit_secret(settings(), unit), name, scopes)
-            uow.commit()
-    finally:
-        conn.close()
+    key = _in_unit(unit, apikeys.create, unit_secret(settings(), unit), name, scopes, commit=True)
     doc = {"name": name.strip(), "scope": ",".join(scopes), "key": key}
     if fmt == "json":
         print_json(doc)
@@ -77,12 +83,7 @@ def list_cmd(unit: str, fmt: str) -> None:
     """Keys by name, scope, creation and revocation (never the keys themselves)."""
     from consumers.agency import apikeys
 
-    conn, sch = _open(unit)
-    try:
-        with db.unit_of_work(conn) as uow:
-            keys = apikeys.listing(uow.cursor, sch)
-    finally:
-        conn.close()
+    keys = _in_unit(unit, apikeys.listing)
     if fmt == "json":
         print_json({"unit": unit, "keys": keys})
     else:
@@ -98,13 +99,7 @@ def revoke_cmd(unit: str, name: str, fmt: str) -> None:
     """Revoke a key: from now on it is refused (401)."""
     from consumers.agency import apikeys
 
-    conn, sch = _open(unit)
-    try:
-        with db.unit_of_work(conn) as uow:
-            at = apikeys.revoke(uow.cursor, sch, name)
-            uow.commit()
-    finally:
-        conn.close()
+    at = _in_unit(unit, apikeys.revoke, name, commit=True)
     doc = {"name": name, "revoked_at": at.isoformat()}
     if fmt == "json":
         print_json(doc)
@@ -132,12 +127,8 @@ def queries(unit: str, since: str | None, until: str | None, key: str | None,
     start, end = _when(since, "--from"), _when(until, "--to")
     fp = (keyed_hash(unit_secret(settings(), unit), "subject", screening.normalise_id(id_number))
           if id_number else None)
-    conn, sch = _open(unit)
-    try:
-        with db.unit_of_work(conn) as uow:
-            rows = querylog.search(uow.cursor, sch, since=start, until=end, key=key, subject_fp=fp)
-    finally:
-        conn.close()
+    rows = _in_unit(unit, lambda cur, sch: querylog.search(cur, sch, since=start, until=end,
+                                                           key=key, subject_fp=fp))
     if fmt == "json":
         print_json({"unit": unit, "count": len(rows), "queries": rows})
         return
