@@ -125,7 +125,8 @@ case "${1:-}" in
     shift
     java --list-modules 2>/dev/null | grep -q '^jdk.compiler@' \
       || die "the controller probe runs Java source: it needs a JDK ('apt-get install -y openjdk-17-jdk-headless')"
-    java -Dlog4j2.configurationFile="$DEPLOY/log4j2.properties" -cp "$KAFKA_LIB/*" \
+    mkdir -p "$LOGDIR"
+    java -Dlog4j2.configurationFile="$DEPLOY/log4j2.properties" -Dkafka.logs.dir="$LOGDIR" -cp "$KAFKA_LIB/*" \
       "$DEPLOY/ControllerProbe.java" "127.0.0.1:$KAFKA_CONTROLLER_PORT" "$@" ;;
   *) echo "usage: $0 assemble|start|stop|status|controller-probe TOPIC [USER PASSWORD]" >&2; exit 2 ;;
 esac
