@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS {schema}.listings (
     concerned boolean NOT NULL, expiry_acked boolean NOT NULL DEFAULT false,
     state json NOT NULL);  -- json, not jsonb: written per event, parsed only on read
 CREATE INDEX IF NOT EXISTS listings_expiry ON {schema}.listings (period_end)
-    WHERE status = 'listed' AND concerned AND NOT expiry_acked;
+    WHERE status = 'listed' AND concerned AND NOT expiry_acked AND period_end IS NOT NULL;
 CREATE TABLE IF NOT EXISTS {schema}.persons (
     listing_id text NOT NULL, role text NOT NULL, id_number text NOT NULL, name text NOT NULL,
     PRIMARY KEY (listing_id, role, id_number));
@@ -92,6 +92,15 @@ FROM courts WHERE code IS NOT NULL;
 """
 CURRENT_PROJECTION_SQL = PROJECTION_SQL + COURT_POSITIONS_VIEW_SQL
 
+# Only listings with a fixed period can expire (Provisions art. 2); migration 1's index
+# also took every listing of ground (1), which has none: an index entry per event for
+# nothing. The sweep's `period_end < day` implies the new predicate.
+EXPIRY_INDEX_SQL = """
+DROP INDEX IF EXISTS {schema}.listings_expiry;
+CREATE INDEX listings_expiry ON {schema}.listings (period_end)
+    WHERE status = 'listed' AND concerned AND NOT expiry_acked AND period_end IS NOT NULL;
+"""
+
 KEPT_SQL = """
 CREATE TABLE {schema}.kept_measures (
     listing_id text NOT NULL, code text NOT NULL, until date NOT NULL, reason text NOT NULL,
@@ -107,8 +116,9 @@ def migrations() -> list[db.Migration]:
         outbox.watermark_migration(4),
         db.Migration(5, "court positions derived from the chain",
                      "DROP TABLE IF EXISTS {schema}.court_positions;" + COURT_POSITIONS_VIEW_SQL),
-        apikeys.migration(6),
-        querylog.migration(7),
+        db.Migration(6, "expiry index: fixed periods only", EXPIRY_INDEX_SQL),
+        apikeys.migration(7),
+        querylog.migration(8),
     ]
 
 

@@ -156,3 +156,24 @@ def test_watermark_never_passes_a_row_still_to_commit(hub_settings: Settings) ->
         producer.close(timeout=5)
         for c in (first, second, relayer):
             c.close()
+
+
+def test_expiry_index_holds_fixed_periods_only_and_serves_the_sweep(hub_settings: Settings) -> None:
+    s = hub_settings
+    conn = db.connect(s.pg_dsn)
+    try:
+        sch = schema.ensure_schema(conn, s, UNIT)
+        with db.unit_of_work(conn) as uow:
+            cur = uow.cursor
+            cur.execute("SELECT pg_get_indexdef(%s::regclass)", (f"{sch}.listings_expiry",))
+            assert "period_end IS NOT NULL" in cur.fetchone()[0]
+            # the sweep's query (keep.sweep) is answered from the index
+            cur.execute("SET LOCAL enable_seqscan = off")
+            cur.execute(
+                f"EXPLAIN SELECT listing_id, state FROM {sch}.listings WHERE status = 'listed'"
+                " AND concerned AND NOT expiry_acked AND period_end < %s"
+                " ORDER BY listing_id LIMIT 10 FOR UPDATE SKIP LOCKED", ("2027-01-01",))
+            plan = "\n".join(r[0] for r in cur.fetchall())
+            assert "listings_expiry" in plan, plan
+    finally:
+        conn.close()
