@@ -58,11 +58,22 @@ def agency() -> None:
 @unit_option
 @click.option("--until-idle", is_flag=True, help="stop once caught up with the log's end at start")
 @click.option("--sweep-seconds", type=float, default=60.0, show_default=True, hidden=True)
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="consumers of the unit in its consumer group (each owns some partitions)")
 @format_option()
-def run(unit: str, until_idle: bool, sweep_seconds: float, fmt: str) -> None:
+def run(unit: str, until_idle: bool, sweep_seconds: float, processes: int, fmt: str) -> None:
     """Consume the court log into the unit's projection, acknowledge, dead-letter."""
-    from consumers.agency.consumer import UnitConsumer
+    from consumers.agency.consumer import UnitConsumer, check_unit
 
+    if processes > 1:
+        from consumers.agency import supervisor
+
+        doc = supervisor.run_group(settings(), check_unit(unit), processes, until_idle)
+        if until_idle:
+            _print_stats(unit, doc, fmt)
+        if doc["interrupted"]:
+            sys.exit(130)
+        return
     c = UnitConsumer(settings(), unit, sweep_seconds=sweep_seconds)
     _stop_on_signals(c)
     stats = c.run(until_idle=until_idle)

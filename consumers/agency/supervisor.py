@@ -102,3 +102,85 @@ def supervise(s: Settings, units: list[str], until_idle: bool, poll: float = 0.5
         "units": [{"unit": c.unit, "restarts": c.restarts, "done": c.done} for c in children],
         "interrupted": stopping,
     }
+
+
+def run_group(s: Settings, unit: str, processes: int, until_idle: bool, poll: float = 0.5,
+              max_backoff: float = 30.0) -> dict[str, Any]:
+    """`hub agency run --unit S --processes N`: N consumers of the unit in its one consumer
+    group (Kafka's own way past one core: each owns some partitions). They share the unit's
+    projection; a batch re-checks the stored offsets under their row lock in its
+    transaction, so a batch of a partition taken away by a rebalance is applied whole by
+    one process and skipped whole by the other, never half (consumers.agency.consumer).
+
+    A crashed process is restarted. With `until_idle`, the group is done once the stored
+    offsets reach the log's end at start and no acknowledgement waits in the outbox; the
+    processes are then stopped, and one last in-process pass (nothing to apply) sweeps and
+    relays whatever a stopped process left."""
+    from consumers.agency import schema, store
+    from consumers.agency.consumer import UnitConsumer
+    from hub import db, kafka, outbox
+
+    env = _env(s, unit)
+    run_as = s.model_copy(update={k[4:].lower(): v for k, v in env.items()
+                                  if k in ("HUB_KAFKA_USERNAME", "HUB_KAFKA_PASSWORD", "HUB_PG_DSN")})
+    argv = [sys.executable, "-m", "hub", "agency", "run", "--unit", unit]
+    children = [Child(f"{unit}#{i}") for i in range(processes)]
+    ends = kafka.end_offsets(run_as, [run_as.court_topic]) if until_idle else None
+    sch = schema.schema_name(run_as, unit)
+    stopping = False
+
+    def _stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    def caught_up() -> bool:
+        assert ends is not None  # noqa: S101 - only called with until_idle
+        conn = db.connect(run_as.pg_dsn, f"hub-agency-{unit}-group")
+        try:
+            with db.unit_of_work(conn) as uow:
+                uow.cursor.execute("SELECT to_regclass(%s)", (f"{sch}.consumer_offsets",))
+                if uow.cursor.fetchone()[0] is None:
+                    return False
+                stored = store.load_offsets(uow.cursor, sch, run_as.court_topic)
+            done = all(stored.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items())
+            return done and outbox.pending(conn, sch) == 0
+        finally:
+            conn.close()
+
+    old = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    finished = False
+    try:
+        while not stopping:
+            now = time.monotonic()
+            for c in children:
+                if c.proc is None and now >= c.next_start:
+                    c.proc = subprocess.Popen(argv, stdout=sys.stderr, env=env)  # nosec B603
+                    log.info("unit process started", unit=unit, child=c.unit, pid=c.proc.pid)
+                elif c.proc is not None and c.proc.poll() is not None:
+                    rc, c.proc = c.proc.returncode, None
+                    c.restarts += 1
+                    delay = min(2 ** min(c.restarts, 5) * 0.5, max_backoff)
+                    c.next_start = now + delay
+                    log.warning("unit process exited; restarting", child=c.unit, returncode=rc,
+                                delay=delay)
+            if until_idle and caught_up():
+                finished = True
+                break
+            time.sleep(poll)
+    finally:
+        for c in children:
+            if c.proc is not None and c.proc.poll() is None:
+                c.proc.terminate()
+        for c in children:
+            if c.proc is not None:
+                try:
+                    c.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    c.proc.kill()
+                    c.proc.wait()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    stats = UnitConsumer(run_as, unit).run(until_idle=True) if finished else None
+    return {"unit": unit, "processes": processes, "done": finished,
+            "restarts": sum(c.restarts for c in children),
+            "final_pass_applied": stats.applied if stats else 0, "interrupted": stopping}

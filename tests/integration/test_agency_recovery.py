@@ -123,6 +123,12 @@ def check_crash_safety(s: Settings, n_listings: int, kills: int, seed: int) -> N
     killed = kill_at_random(s, UNIT, total, kills, seed)
     assert killed >= 1
     hub_cli(s, "agency", "run", "--unit", UNIT, "--until-idle")
+    check_against_rebuild(s, total)
+
+
+def check_against_rebuild(s: Settings, total: int) -> None:
+    """Every event applied once and acknowledged once; a rebuild gives the same projection
+    and re-emits nothing."""
     survived = dump(s, UNIT)
     assert sum(o for *_, o in survived["offsets"]) == total
     assert len(survived["chain"]) == total and not survived["dead"]
@@ -141,6 +147,56 @@ def check_crash_safety(s: Settings, n_listings: int, kills: int, seed: int) -> N
         assert survived[table] == rebuilt[table], table
     # the rebuild re-emitted nothing
     assert len(read_topic(s, s.ack_topic(UNIT))) == raw_before
+
+
+def rebalance_at_random(s: Settings, unit: str, total: int, kills: int, seed: int) -> int:
+    """Two `hub agency run` processes of the unit in its consumer group; at random moments
+    one of them is killed (kill -9: its partitions move to the other, mid-batch or not) and
+    started again (they move back)."""
+    rng = random.Random(seed)
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "hub", "agency", "run", "--unit", unit],
+            env=hub_env(s), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    group = [start(), start()]
+    done = 0
+    try:
+        for _ in range(kills):
+            before = applied_offsets(s, unit)
+            if before >= total:
+                break
+            target = before + rng.randint(1, max((total - before) // 3, 1))
+            deadline = time.monotonic() + 60
+            while applied_offsets(s, unit) < target and time.monotonic() < deadline:
+                time.sleep(rng.uniform(0.005, 0.05))
+            k = rng.randrange(2)
+            os.kill(group[k].pid, signal.SIGKILL)
+            group[k].wait()
+            group[k] = start()
+            done += 1
+    finally:
+        for p in group:
+            p.kill()
+            p.wait()
+    return done
+
+
+def test_two_processes_of_one_unit_rebalanced_at_random(hub_settings: Settings) -> None:
+    """A unit scaled by its consumer group (issue 19): kills and rejoins move partitions
+    between its two processes while they apply; then `--processes 2 --until-idle` finishes.
+    The projection equals a rebuild, one acknowledgement per event."""
+    s = hub_settings
+    feed = CourtFeed(s, [UNIT])
+    total = feed_events(feed, 1500)
+    feed.close()
+    assert rebalance_at_random(s, UNIT, total, kills=4, seed=19) >= 1
+    out = hub_cli(s, "agency", "run", "--unit", UNIT, "--processes", "2", "--until-idle",
+                  "--format", "json")
+    doc = json.loads(out.stdout)
+    assert doc["done"] is True and doc["processes"] == 2
+    check_against_rebuild(s, total)
 
 
 def test_kill_minus_nine_then_rebuild_equals(hub_settings: Settings) -> None:
