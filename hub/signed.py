@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from hub import codec
-from hub.domain.events import CourtCheckpoint, UnitAcknowledged
+from hub.domain.events import CourtCheckpoint, UnitAckBatch, UnitAcknowledged, UnitCheckpoint
 from hub.keys import court_signer, unit_signer
 from hub.ledger import (
     SignatureError,
@@ -32,7 +32,7 @@ def sign(key: SigningKey, value: bytes) -> list[tuple[str, bytes]]:
 
 
 def expected_signer(model: BaseModel) -> str:
-    if isinstance(model, UnitAcknowledged):
+    if isinstance(model, UnitAcknowledged | UnitAckBatch | UnitCheckpoint):
         return unit_signer(model.unit)
     if isinstance(model, CourtCheckpoint):
         return court_signer(model.court_code)

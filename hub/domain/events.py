@@ -23,11 +23,13 @@ __all__ = [
     "AVRO_ENUM_NAMES",
     "COURT_EVENT_TYPES",
     "EVENT_ID_NAMESPACE",
+    "AckEntry",
     "AckTrigger",
     "AwareDatetime",
     "BoundRole",
     "CourtCheckpoint",
     "CourtEvent",
+    "CourtReference",
     "DebtorListed",
     "EventMeta",
     "Ground",
@@ -44,7 +46,9 @@ __all__ = [
     "ShieldReason",
     "Subject",
     "SubjectKind",
+    "UnitAckBatch",
     "UnitAcknowledged",
+    "UnitCheckpoint",
     "VerificationClosed",
     "VerificationOpened",
     "VerificationOutcome",
@@ -361,6 +365,64 @@ class UnitAcknowledged(BaseModel):
     court_seq: int
     measures: list[MeasureOutcome]
     processed_at: AwareDatetime
+
+
+class AckEntry(BaseModel):
+    """One acknowledgement inside a UnitAckBatch: UnitAcknowledged without the unit."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.unit.AckEntry"
+
+    ack_id: str
+    trigger: AckTrigger
+    event_id: str
+    listing_id: str
+    court_code: str
+    court_seq: int
+    measures: list[MeasureOutcome]
+    processed_at: AwareDatetime
+
+
+class UnitAckBatch(BaseModel):
+    """The acknowledgements of one unit transaction, signed once, chained by prev_hash
+    (issue #19; replaces one UnitAcknowledged per acknowledgement)."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.unit.UnitAckBatch"
+
+    batch_id: str
+    unit: str
+    batch_seq: int
+    prev_hash: bytes
+    entries: list[AckEntry]
+    created_at: AwareDatetime
+
+    def acknowledgements(self) -> list[UnitAcknowledged]:
+        """The entries in the old one-record form (what trail and compliance read)."""
+        return [UnitAcknowledged(unit=self.unit, **e.model_dump()) for e in self.entries]
+
+
+class CourtReference(BaseModel):
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.unit.CourtReference"
+
+    court_code: str
+    tree_size: int
+    root_hash: bytes
+
+
+class UnitCheckpoint(BaseModel):
+    """Signed Merkle tree head of a unit's acknowledgement batches 1..tree_size."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.unit.UnitCheckpoint"
+
+    unit: str
+    tree_size: int
+    root_hash: bytes
+    last_batch_id: str
+    courts: list[CourtReference]
+    issued_at: AwareDatetime
 
 
 # Avro full names of the enums (an enum class cannot carry AVRO_NAME without it becoming a

@@ -33,6 +33,8 @@ TOP_LEVEL = [
     events.VerificationClosed,
     events.CourtCheckpoint,
     events.UnitAcknowledged,
+    events.UnitAckBatch,
+    events.UnitCheckpoint,
 ]
 CST = timezone(timedelta(hours=8))
 
@@ -231,6 +233,34 @@ def sample(cls: type[BaseModel]) -> Any:
                 ),
             ],
             processed_at=datetime(2026, 3, 2, 2, 0, tzinfo=UTC),
+        ),
+        events.UnitAckBatch: events.UnitAckBatch(
+            batch_id="5b1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31",
+            unit="railway",
+            batch_seq=2,
+            prev_hash=bytes(range(32)),
+            entries=[events.AckEntry(
+                ack_id="0b1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31",
+                trigger=events.AckTrigger.court_event,
+                event_id=events.event_id_for("350402", "(2026)閩0402執123號之1"),
+                listing_id="350402-2026-000123",
+                court_code="350402",
+                court_seq=1,
+                measures=[events.MeasureOutcome(
+                    code="B1", role=events.BoundRole.debtor, id_number="91350400MA2XXXXXXX",
+                    action=events.MeasureAction.applied)],
+                processed_at=datetime(2026, 3, 2, 2, 0, tzinfo=UTC),
+            )],
+            created_at=datetime(2026, 3, 2, 2, 0, 1, tzinfo=UTC),
+        ),
+        events.UnitCheckpoint: events.UnitCheckpoint(
+            unit="railway",
+            tree_size=2,
+            root_hash=bytes(range(1, 33)),
+            last_batch_id="5b1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31",
+            courts=[events.CourtReference(court_code="350402", tree_size=6,
+                                          root_hash=bytes(range(100, 132)))],
+            issued_at=datetime(2026, 3, 2, 2, 0, 2, tzinfo=UTC),
         ),
     }
     return samples[cls]

@@ -28,6 +28,8 @@ TOP_LEVEL = {
     "credithub.court.VerificationClosed",
     "credithub.court.CourtCheckpoint",
     "credithub.unit.UnitAcknowledged",
+    "credithub.unit.UnitAckBatch",
+    "credithub.unit.UnitCheckpoint",
 }
 Edit = Callable[[dict[str, Any]], None]
 
@@ -274,13 +276,13 @@ def test_cli_ok_table_and_json(schema_copy: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy)])
     assert result.exit_code == 0, result.output
-    assert "8 records, 8 versions: compatible" in result.stdout
+    assert "10 records, 10 versions: compatible" in result.stdout
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy), "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {
         "ok": True,
-        "records": 8,
-        "versions": 8,
+        "records": 10,
+        "versions": 10,
         "incompatibilities": [],
     }
 
@@ -300,7 +302,7 @@ def test_cli_json_on_incompatibility(schema_copy: Path) -> None:
     )
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert report["ok"] is False and report["versions"] == 9
+    assert report["ok"] is False and report["versions"] == 11
     assert report["incompatibilities"][0]["field"] == "court_level"
     assert report["incompatibilities"][0]["reader_version"] == 2
 
