@@ -49,6 +49,10 @@ class Settings(BaseSettings):
 
     checkpoint_every: int = 1000
     checkpoint_seconds: float = 10.0
+    # A unit signs a checkpoint of its acknowledgement log every N batches or S seconds
+    # (consumers/agency/acklog.py), and whenever it goes idle or stops.
+    unit_checkpoint_every: int = Field(default=100, ge=1)
+    unit_checkpoint_seconds: float = Field(default=5.0, gt=0)
     ack_sla_working_days: int = 1
     # How long the screening service keeps its record of each answered question.
     query_retention_days: int = Field(default=1825, ge=1)

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from hub import accounts, codec, kafka
 from hub.config import settings
-from hub.domain.events import UnitAcknowledged
+from hub.domain.events import acknowledgements
 from hub.generate import generate
 from hub.output import print_table
 
@@ -47,9 +47,8 @@ def ack_actions(unit: str) -> Counter[str]:
     c.subscribe([s.ack_topic(unit)])
     seen: dict[str, Any] = {}
     for msg in c:
-        ack = codec.decode(msg.value)
-        assert isinstance(ack, UnitAcknowledged)
-        seen[ack.ack_id] = ack  # deduplicated by the deterministic ack id
+        for ack in acknowledgements(codec.decode(msg.value)):  # old records and batches
+            seen[ack.ack_id] = ack  # deduplicated by the deterministic ack id
     c.close()
     counts: Counter[str] = Counter()
     for ack in seen.values():

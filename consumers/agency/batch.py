@@ -98,7 +98,6 @@ class Changes:
     positions: dict[str, int] = field(default_factory=dict)
     dead: list[tuple[Inbound, str, str]] = field(default_factory=list)  # record, kind, reason
     outbox: list[OutboxRecord] = field(default_factory=list)
-    unsigned: list[int] = field(default_factory=list)  # outbox indices awaiting a signature
     acks: list[acks.Ack] = field(default_factory=list)
     applied: int = 0
     skipped: int = 0

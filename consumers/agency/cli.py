@@ -133,6 +133,7 @@ def rebuild(unit: str, fmt: str) -> None:
 def keep_cmd(unit: str, listing_id: str, code: str, until: str, reason: str, fmt: str) -> None:
     """Keep a measure after a shield or revoke, with a reason and an end date."""
     from consumers.agency import keep
+    from consumers.agency.acklog import unit_log
     from hub.keys import ensure_key, unit_signer
 
     try:
@@ -143,8 +144,9 @@ def keep_cmd(unit: str, listing_id: str, code: str, until: str, reason: str, fmt
     conn, sch = _conn(unit)
     try:
         key, _ = ensure_key(s, unit_signer(unit))
-        doc = keep.keep_measure(conn, s, unit, key, listing_id, code.upper(), end, reason,
-                                datetime.now(UTC))
+        with unit_log(s, unit, key) as log:
+            doc = keep.keep_measure(conn, s, unit, log, listing_id, code.upper(), end, reason,
+                                    datetime.now(UTC))
         doc["relayed"] = _relay_now(s, conn, sch)
     finally:
         conn.close()
@@ -182,6 +184,7 @@ def _print_doc(doc: dict[str, Any], fmt: str, title: str) -> None:
 def sweep_cmd(unit: str, fmt: str) -> None:
     """Acknowledge the lifting of measures of listings whose fixed period ended."""
     from consumers.agency import keep
+    from consumers.agency.acklog import unit_log
     from consumers.agency.projection import Folder
     from hub.domain.catalogue import default_catalogue
     from hub.keys import ensure_key, load_trust, unit_signer
@@ -191,7 +194,8 @@ def sweep_cmd(unit: str, fmt: str) -> None:
     try:
         key, _ = ensure_key(s, unit_signer(unit))
         folder = Folder(s, unit, key, default_catalogue(), lambda: load_trust(s))
-        n = keep.sweep(conn, s, unit, folder, datetime.now(UTC))
+        with unit_log(s, unit, key) as log:
+            n = keep.sweep(conn, s, unit, folder, datetime.now(UTC), log)
         relayed = _relay_now(s, conn, sch)
     finally:
         conn.close()

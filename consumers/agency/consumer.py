@@ -24,7 +24,9 @@ from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
 from consumers.agency import keep, schema, store
+from consumers.agency.acklog import AckLog
 from consumers.agency.batch import Inbound, Pending, chain_keys
+from consumers.agency.courtrefs import CourtCheckpoints
 from consumers.agency.projection import Folder
 from hub import db, kafka, outbox
 from hub.config import Settings, check_slug
@@ -109,7 +111,9 @@ class UnitConsumer:
         self._applied: dict[tuple[str, int], int] = {}
         self.key, _ = ensure_key(s, unit_signer(unit))
         self.folder = Folder(s, unit, self.key, default_catalogue(), lambda: load_trust(s))
-        self.folder.defer_signing = True
+        self.court_checkpoints = CourtCheckpoints(s, unit, lambda: load_trust(s))
+        self.acklog = AckLog(s, unit, self.key, self.court_checkpoints.references)
+        self._last_seal_check = time.monotonic()
 
     # ------------------------------------------------------------------ plumbing
     def _note(self, state: str, **kw: Any) -> None:
@@ -183,6 +187,7 @@ class UnitConsumer:
     def close(self) -> None:
         self._pending = None
         self.folder.close()
+        self.court_checkpoints.close()
         if self.relayer is not None:
             self.relayer.stop()
             self.stats.relayed += self.relayer.sent
@@ -221,11 +226,10 @@ class UnitConsumer:
             wanted, ids = chain_keys(decoded, recorded)
             links, known = store.load_chain(cur, self.schema, wanted, ids)
             ch = self.folder.fold_batch(decoded, states, flags, links, known)
-            # acks are signed in the worker process while the projection rows are written
-            signing = self.folder.sign_acks(ch)
-            store.write(cur, self.schema, ch, with_outbox=False)
-            self.folder.signed(ch, signing)
-            store.write_outbox(cur, self.schema, ch)
+            store.write(cur, self.schema, ch)
+            # one signed UnitAckBatch for the batch's acks (after the rows: lock order)
+            acked = self.acklog.append(cur, self.schema, ch.acks)
+            store.write_outbox(cur, self.schema, ch, acked)
             uow.commit()
         st = self.stats
         st.applied += ch.applied
@@ -256,9 +260,21 @@ class UnitConsumer:
         (log.info if state == "ok" else log.warning)("ack relay " + state, unit=self.unit)
 
     def sweep(self, now: datetime | None = None) -> int:
-        n = keep.sweep(self._db(), self.s, self.unit, self.folder, now or datetime.now(UTC))
+        n = keep.sweep(self._db(), self.s, self.unit, self.folder, now or datetime.now(UTC),
+                       self.acklog)
         self._last_sweep = time.monotonic()
         return n
+
+    def seal(self) -> bool:
+        """Sign a UnitCheckpoint now if batches were appended since the last one (by this
+        process, another one of the unit, or `hub agency keep`/`sweep`)."""
+        self._last_seal_check = time.monotonic()
+        with db.unit_of_work(self._db()) as uow:
+            records = self.acklog.seal_pending(uow.cursor, self.schema)
+            if records:
+                outbox.enqueue(uow.cursor, self.schema, records)
+                uow.commit()
+        return bool(records)
 
     def _recover(self) -> None:
         """After a failure: new DB connection, and every assigned partition back to its
@@ -325,11 +341,15 @@ class UnitConsumer:
                     if time.monotonic() - self._last_sweep >= self.sweep_seconds:
                         self.sweep()
                         self._kick_relay()
+                    if (self._pending is None and time.monotonic() - self._last_seal_check
+                            >= self.acklog.seconds and self.seal()):
+                        self._kick_relay()
                     self._note("running")
                     backoff = 0.5
                     if (until_idle and ends is not None and self._pending is None
                             and self._caught_up(ends)):
                         self.sweep()
+                        self.seal()
                         if self.relayer is not None:
                             self.relayer.stop()
                             self.stats.relayed += self.relayer.sent

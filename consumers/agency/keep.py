@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from consumers.agency import acks, schema, store
+from consumers.agency.acklog import AckLog
 from consumers.agency.projection import Folder, bindings, history_rows, structural
 from hub import db, outbox
 from hub.config import Settings
@@ -22,7 +23,6 @@ from hub.domain.deadlines import CST, local_date
 from hub.domain.events import AckTrigger, MeasureAction
 from hub.domain.listing import ListingState, Status
 from hub.errors import InputError
-from hub.ledger import SigningKey
 
 
 def expiry_moment(period_end: date) -> datetime:
@@ -31,7 +31,7 @@ def expiry_moment(period_end: date) -> datetime:
 
 
 def sweep(conn: db.Connection, s: Settings, unit: str, folder: Folder, now: datetime,
-          batch: int = 5000) -> int:
+          log: AckLog, batch: int = 5000) -> int:
     """Acknowledge the lifting of every concerned listing whose period ended; returns the
     number of listings acknowledged. Idempotent (flag per listing, deterministic ack id)."""
     sch = schema.schema_name(s, unit)
@@ -48,7 +48,7 @@ def sweep(conn: db.Connection, s: Settings, unit: str, folder: Folder, now: date
             rows = cur.fetchall()
             if not rows:
                 return done
-            records, history = [], []
+            made, history = [], []
             for lid, raw in rows:
                 st = ListingState.model_validate(raw)
                 measures = structural(st, unit, folder.cat)
@@ -59,12 +59,12 @@ def sweep(conn: db.Connection, s: Settings, unit: str, folder: Folder, now: date
                     unit, AckTrigger.period_expired, st.last_event_id, lid, st.court_code,
                     st.last_court_seq, [acks.outcome(m, MeasureAction.lifted) for m in measures],
                 )
-                records.append(acks.to_outbox(s, folder.key, ack))
+                made.append(ack)
                 history.extend(history_rows(ack, at))
             cur.execute(f"UPDATE {sch}.listings SET expiry_acked = true WHERE listing_id = ANY(%s)",
                         ([r[0] for r in rows],))
             store.insert_history(cur, sch, history)
-            outbox.enqueue(cur, sch, records)
+            outbox.enqueue(cur, sch, log.append(cur, sch, made, now))
             uow.commit()
             done += len(rows)
             if len(rows) < batch:
@@ -85,7 +85,7 @@ def insert_kept_spans(cur: Any, sch: str, st: ListingState, unit: str, code: str
     return bound
 
 
-def keep_measure(conn: db.Connection, s: Settings, unit: str, key: SigningKey, listing_id: str,
+def keep_measure(conn: db.Connection, s: Settings, unit: str, log: AckLog, listing_id: str,
                  code: str, until: date, reason: str, now: datetime) -> dict[str, Any]:
     """Record and acknowledge a measure kept after a shield or revoke (policy 四(二)5)."""
     reason = reason.strip()
@@ -124,7 +124,7 @@ def keep_measure(conn: db.Connection, s: Settings, unit: str, key: SigningKey, l
             measure=code,
         )
         store.insert_history(cur, sch, history_rows(ack, now))
-        outbox.enqueue(cur, sch, [acks.to_outbox(s, key, ack)])
+        outbox.enqueue(cur, sch, log.append(cur, sch, [ack], now))
         uow.commit()
     return {"ack_id": ack["ack_id"], "listing_id": listing_id, "measure": code,
             "until": until.isoformat(), "persons": len(bound)}

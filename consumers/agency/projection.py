@@ -14,7 +14,6 @@ Measures follow hub.domain.punishment: only events that concern the unit change 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -36,8 +35,6 @@ from hub.domain.listing import ListingState, Status, TransitionError, apply, sta
 from hub.domain.punishment import ActiveMeasure, concerns, diff, measures_for
 from hub.ledger import (
     GENESIS_HASH,
-    SIG_HEADER,
-    SIGNER_HEADER,
     LedgerError,
     SignatureError,
     SigningKey,
@@ -100,8 +97,6 @@ class Folder:
         self._reload = reload_trust
         self.trust = reload_trust()
         self._keys: dict[str, bytes] = {}
-        # The consumer signs a batch's acks in the worker process (sign_acks/signed).
-        self.defer_signing = False
         self.verifier = Verifier()
         self.decoder = FastDecoder()
         self._memo: dict[int, list[Any]] = {}
@@ -340,29 +335,9 @@ class Folder:
         self.record_ack(ch, ack, at)
 
     def record_ack(self, ch: Changes, ack: acks.Ack, at: datetime) -> None:
+        """The ack goes into the batch's signed UnitAckBatch (consumers/agency/acklog.py)."""
         ch.acks.append(ack)
-        if self.defer_signing:
-            rec = acks.to_outbox(self.s, None, ack)  # signed by sign_acks
-            ch.unsigned.append(len(ch.outbox))
-        else:
-            rec = acks.to_outbox(self.s, self.key, ack)
-        ch.outbox.append(rec)
         ch.history.extend(history_rows(ack, at))
-
-    def sign_acks(self, ch: Changes) -> Ticket | None:
-        """Start signing the batch's acks in the worker (`defer_signing`); `signed` ends it."""
-        if not ch.unsigned:
-            return None
-        return self.verifier.submit_sign(self.key.sodium_secret(),
-                                         [ch.outbox[i].value for i in ch.unsigned])
-
-    def signed(self, ch: Changes, ticket: Ticket | None) -> None:
-        if ticket is None:
-            return
-        signer = self.key.signer.encode("ascii")
-        for i, sig in zip(ch.unsigned, self.verifier.collect(ticket), strict=True):
-            ch.outbox[i] = replace(ch.outbox[i], headers=[(SIG_HEADER, sig), (SIGNER_HEADER, signer)])
-        ch.unsigned.clear()
 
     @staticmethod
     def _close(ch: Changes, new_spans: dict[SpanKey, Span], key: SpanKey, at: datetime) -> None:

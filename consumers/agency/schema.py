@@ -14,13 +14,15 @@ Projection tables (rebuilt from the court log by `hub agency rebuild`):
 - `dead_letters`; `consumer_offsets` (read by `hub status`), written in the same
   transaction as the projection: exactly-once effects.
 Kept (never dropped by a rebuild): `outbox` (acks and dead letters already queued: a
-rebuild must not emit them twice), `kept_measures` (unit decisions, not in the log),
+rebuild must not emit them twice), `acked` and `ack_log` (the ids already acknowledged and
+the head of the signed acknowledgement log: consumers/agency/acklog.py), `kept_measures`
+(unit decisions, not in the log),
 `api_keys` and `queries` (the screening service's callers and its record of every answer).
 """
 
 from __future__ import annotations
 
-from consumers.agency import apikeys, querylog
+from consumers.agency import acklog, apikeys, querylog
 from hub import db, outbox
 from hub.config import Settings
 
@@ -119,6 +121,7 @@ def migrations() -> list[db.Migration]:
         db.Migration(6, "expiry index: fixed periods only", EXPIRY_INDEX_SQL),
         apikeys.migration(7),
         querylog.migration(8),
+        acklog.migration(9),
     ]
 
 
@@ -146,4 +149,6 @@ def drop_projection(conn: db.Connection, schema: str) -> None:
         for table in PROJECTION_TABLES:
             uow.cursor.execute(f"DROP TABLE IF EXISTS {schema}.{table} CASCADE")
         uow.cursor.execute(CURRENT_PROJECTION_SQL.format(schema=schema))
+        # the applied court prefix is read from `chain`: it starts again from zero
+        uow.cursor.execute(f"UPDATE {schema}.ack_log SET court_prefix = '{{}}'")
         uow.commit()

@@ -12,6 +12,7 @@ from typing import Any
 from consumers.agency.batch import ChainLink, Changes, Decoded
 from hub import db, outbox
 from hub.domain.listing import ListingState, bound_persons
+from hub.outbox import OutboxRecord
 
 LISTING_COLUMNS = (
     "listing_id", "court_code", "status", "verification", "public", "period_end",
@@ -117,9 +118,9 @@ def _listing_text(rows: Iterable[tuple[ListingState, bool, bool]]) -> str:
         for st, concerned, acked in rows)
 
 
-def write(cur: Any, schema: str, ch: Changes, with_outbox: bool = True) -> None:
-    """Every row of the batch; `with_outbox=False` leaves the outbox and the offsets to
-    `write_outbox` (the acks are still being signed)."""
+def write(cur: Any, schema: str, ch: Changes) -> None:
+    """Every projection row of the batch; then `write_outbox` (after the acknowledgement
+    log has turned the batch's acks into its records: consumers/agency/acklog.py)."""
     if ch.listings:
         # Listings new to the projection (most events: a listing's first decision) are
         # COPied straight into the table; the others go through a per-transaction staging
@@ -192,14 +193,11 @@ def write(cur: Any, schema: str, ch: Changes, with_outbox: bool = True) -> None:
             [(r.topic, r.partition, r.offset, kind, reason, r.key, r.value)
              for r, kind, reason in ch.dead],
         )
-    if with_outbox:
-        write_outbox(cur, schema, ch)
 
 
-def write_outbox(cur: Any, schema: str, ch: Changes) -> None:
-    if ch.unsigned:  # Folder.defer_signing without Folder.signed: never queue an unsigned ack
-        raise RuntimeError(f"{len(ch.unsigned)} acks of the batch are not signed yet")
-    outbox.enqueue(cur, schema, ch.outbox)
+def write_outbox(cur: Any, schema: str, ch: Changes, acked: Sequence[OutboxRecord] = ()) -> None:
+    """Dead letters, the acknowledgement log's records, and the offsets consumed."""
+    outbox.enqueue(cur, schema, [*ch.outbox, *acked])
     write_offsets(cur, schema, ch.offsets)
 
 

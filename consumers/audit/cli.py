@@ -88,7 +88,10 @@ def verify(fmt: str, jobs: int, all_signatures: bool, sample_rate: float) -> Non
             ["  own signature checked", report.signatures_checked],
             ["  sampled", report.sampled],
             ["checkpoints", report.checkpoints_checked],
-            ["acknowledgements", report.acks_checked], ["failures", report.failures_total]])
+            ["acknowledgements", report.acks_checked],
+            ["  in signed batches", report.ack_batches_checked],
+            ["unit checkpoints", report.unit_checkpoints_checked],
+            ["failures", report.failures_total]])
         if report.failures:
             print_table("failures", ["topic", "partition", "offset", "rule", "detail"],
                         [[f["topic"], f["partition"], f["offset"], f["rule"], f["detail"]]

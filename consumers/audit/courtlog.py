@@ -111,6 +111,9 @@ class CourtLog:
         self.report = Report(mode=ALL_MODE if all_signatures else CHECKPOINT_MODE,
                              sample_rate=0.0 if all_signatures else sample_rate)
         self.courts: dict[str, Court] = {}
+        # (court, tree_size) -> root of every checkpoint verified against the log (what
+        # unit checkpoints may reference)
+        self.court_roots: dict[tuple[str, int], bytes] = {}
         self.court_topic = court_topic
         self.trust = trust or TrustStore()
         self.sigs = sigs
@@ -394,7 +397,9 @@ class CourtLog:
                                           proof):
                     self.report.fail(cp.loc, "checkpoint_consistency",
                                      f"court {c.code}: {old.tree_size} -> {cp.tree_size}")
+                    return
         c.last_cp = cp
+        self.court_roots[(c.code, cp.tree_size)] = cp.root
 
     # ------------------------------------------------------------------ end of the log
     def finish_court(self) -> None:

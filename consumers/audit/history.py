@@ -11,7 +11,7 @@ from typing import Any
 from consumers.audit import replay
 from hub import codec
 from hub.config import Settings
-from hub.domain.events import UnitAcknowledged
+from hub.domain.events import UnitAcknowledged, acknowledgements
 from hub.keys import load_trust
 from hub.ledger import LedgerError
 from hub.log import get_logger
@@ -27,7 +27,7 @@ def _believed(s: Settings, topics: list[str], label: str, progress: bool,
     trust = load_trust(s)
     key = listing_id.encode() if listing_id is not None else None
     for r in replay.read(s, topics, progress=progress, label=label):
-        if key is not None and r.key != key:
+        if key is not None and r.key != key and not keyed_by_unit(s, r):
             continue
         try:
             yield verify_record(trust, r.value, r.headers).model
@@ -52,8 +52,17 @@ def court_events(s: Settings, *, progress: bool = True,
         yield model
 
 
+def keyed_by_unit(s: Settings, r: Any) -> bool:
+    """A signed batch or unit checkpoint (key = the unit's slug, not a listing)."""
+    return r.key is not None and s.ack_topic(r.key.decode("utf-8", "replace")) == r.topic
+
+
 def acks(s: Settings, *, progress: bool = True,
          listing_id: str | None = None) -> Iterator[UnitAcknowledged]:
+    """Every believed acknowledgement in the old one-record form: old UnitAcknowledged
+    records as they are, and each entry of a signed UnitAckBatch (readers keep the first
+    per event and unit)."""
     for model in _believed(s, replay.ack_topics(s), "acks", progress, listing_id):
-        if isinstance(model, UnitAcknowledged):
-            yield model
+        for ack in acknowledgements(model):
+            if listing_id is None or ack.listing_id == listing_id:
+                yield ack

@@ -14,6 +14,7 @@ from typing import Any
 from consumers.audit import replay
 from consumers.audit.courtlog import Checkpoint, CourtLog
 from consumers.audit.sigcheck import SigChecker, SigPool, make_pool
+from consumers.audit.unitlog import UnitLogs
 from consumers.audit.verify_report import Report, id_fp, loc_of, signature_in, signature_of
 from hub import codec
 from hub.config import Settings
@@ -66,25 +67,57 @@ class Verifier(CourtLog):
         c.checkpoints.append(cp)
 
     # ------------------------------------------------------------------ acknowledgements
+    ACK_RECORDS = ("credithub.unit.UnitAcknowledged", "credithub.unit.UnitAckBatch",
+                   "credithub.unit.UnitCheckpoint")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unit_logs = UnitLogs(self.report.fail, self.court_roots)
+
     def ack(self, r: Any, unit: str, signer: str, sig_error: str | None) -> None:
+        """A record of `acks.<unit>.v1`: an old UnitAcknowledged, a UnitAckBatch or a
+        UnitCheckpoint (consumers/audit/unitlog.py)."""
         loc = loc_of(r)
-        self.report.acks_checked += 1
-        rec = self._signed_record(r, loc, sig_error, "ack_signature",
-                                  "credithub.unit.UnitAcknowledged", "an acknowledgement topic")
-        if rec is None:
+        if sig_error:
+            self.report.acks_checked += 1
+            self.report.fail(loc, "ack_signature", sig_error)
+            return
+        try:
+            name, rec = codec.decode_dict(r.value)
+        except codec.CodecError as e:
+            self.report.acks_checked += 1
+            self.report.fail(loc, "decode", str(e))
+            return
+        if name not in self.ACK_RECORDS:
+            self.report.acks_checked += 1
+            self.report.fail(loc, "decode", f"{name} on an acknowledgement topic")
             return
         if signer != unit_signer(rec["unit"]) or rec["unit"] != unit:
-            self.report.fail(loc, "signer_mismatch", f"signed by {signer}, ack of unit "
-                                                     f"{rec['unit']} on the topic of {unit}")
+            self.report.acks_checked += 1
+            self.report.fail(loc, "signer_mismatch", f"signed by {signer}, {name.rsplit('.')[-1]}"
+                                                     f" of unit {rec['unit']} on the topic of "
+                                                     f"{unit}")
             return
-        c = self.courts.get(rec["court_code"])
-        seq = rec["court_seq"]
-        if c is None or not 1 <= seq <= len(c.event_fp) or c.event_fp[seq - 1] != id_fp(
-                rec["event_id"]):
-            self.report.fail(loc, "ack_unknown_event",
-                             f"event {rec['event_id']} (court {rec['court_code']}, court_seq "
-                             f"{seq}) is not in the court log")
-
+        if name == "credithub.unit.UnitCheckpoint":
+            self.unit_logs.checkpoint(loc, unit, rec)
+            self.report.unit_checkpoints_checked += 1
+            return
+        if name == "credithub.unit.UnitAcknowledged":
+            entries = [rec]
+        else:
+            self.report.ack_batches_checked += 1
+            if not self.unit_logs.batch(loc, unit, r.value, rec):
+                return  # an identical second copy
+            entries = rec["entries"]
+        for e in entries:
+            self.report.acks_checked += 1
+            c = self.courts.get(e["court_code"])
+            seq = e["court_seq"]
+            if c is None or not 1 <= seq <= len(c.event_fp) or c.event_fp[seq - 1] != id_fp(
+                    e["event_id"]):
+                self.report.fail(loc, "ack_unknown_event",
+                                 f"event {e['event_id']} (court {e['court_code']}, court_seq "
+                                 f"{seq}) is not in the court log")
 
 
 def run(s: Settings, *, jobs: int = 2, progress: bool = True, all_signatures: bool = False,

@@ -69,7 +69,9 @@ class Report:
     mode: str = CHECKPOINT_MODE
     sample_rate: float = 0.0
     events_checked: int = 0
-    acks_checked: int = 0
+    acks_checked: int = 0  # acknowledgements: old records and batch entries
+    ack_batches_checked: int = 0
+    unit_checkpoints_checked: int = 0
     checkpoints_checked: int = 0
     # How each court event's signature was established (checkpoint mode): covered by a
     # signed checkpoint whose root matched, checked one by one, and sampled covered ones.
@@ -93,7 +95,9 @@ class Report:
         self.failures.sort(key=lambda f: (f["topic"], f["partition"], f["offset"]))
         out: dict[str, Any] = {
             "ok": self.ok, "mode": self.mode, "events_checked": self.events_checked,
-            "acks_checked": self.acks_checked, "checkpoints_checked": self.checkpoints_checked,
+            "acks_checked": self.acks_checked, "ack_batches_checked": self.ack_batches_checked,
+            "unit_checkpoints_checked": self.unit_checkpoints_checked,
+            "checkpoints_checked": self.checkpoints_checked,
             "event_signatures": {
                 "covered_by_checkpoint": self.covered_by_checkpoint,
                 "checked_individually": self.signatures_checked,

@@ -52,6 +52,7 @@ __all__ = [
     "VerificationClosed",
     "VerificationOpened",
     "VerificationOutcome",
+    "acknowledgements",
     "event_id_for",
 ]
 
@@ -423,6 +424,16 @@ class UnitCheckpoint(BaseModel):
     last_batch_id: str
     courts: list[CourtReference]
     issued_at: AwareDatetime
+
+
+def acknowledgements(record: BaseModel) -> list[UnitAcknowledged]:
+    """The acknowledgements a record of `acks.<unit>.v1` carries, in the one-record form:
+    an old UnitAcknowledged itself, a UnitAckBatch's entries, nothing for a checkpoint."""
+    if isinstance(record, UnitAckBatch):
+        return record.acknowledgements()
+    if isinstance(record, UnitAcknowledged):
+        return [record]
+    return []
 
 
 # Avro full names of the enums (an enum class cannot carry AVRO_NAME without it becoming a

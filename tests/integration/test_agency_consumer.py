@@ -16,7 +16,7 @@ from hub.domain.events import DebtorListed
 from hub.keys import court_signer, ensure_key
 from hub.ledger import generate_key
 from hub.signed import sign
-from tests.integration.test_agency_feed import CourtFeed, read_acks, read_topic
+from tests.integration.test_agency_feed import CourtFeed, read_ack_entries, read_acks, read_topic
 from tests.unit.builders import (
     close_data,
     correct_data,
@@ -145,7 +145,7 @@ def test_period_end_lifts_without_court_event_and_sweep_acks_once(hub_settings: 
     acks = sorted(read_acks(s, UNIT), key=lambda a: a.trigger.value)
     assert [(a.trigger.value, a.measures[0].action.value) for a in acks] == [
         ("court_event", "applied"), ("period_expired", "lifted")]
-    assert len(read_topic(s, s.ack_topic(UNIT))) == 2
+    assert len(read_ack_entries(s, UNIT)) == 2
 
 
 def test_database_connection_lost_mid_run_resumes_exactly(hub_settings: Settings) -> None:

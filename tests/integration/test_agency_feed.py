@@ -15,7 +15,7 @@ from kafka import TopicPartition
 from hub import codec, kafka
 from hub.config import Settings
 from hub.domain.decisions import meta_for, to_event
-from hub.domain.events import CourtEvent
+from hub.domain.events import CourtEvent, acknowledgements
 from hub.keys import court_signer, ensure_key
 from hub.ledger import GENESIS_HASH, chain_hash
 from hub.signed import sign
@@ -86,12 +86,18 @@ def read_topic(s: Settings, topic: str, timeout: float = 20.0) -> list[Any]:
 
 
 def read_acks(s: Settings, unit: str) -> list[Any]:
-    """Decoded acknowledgements of `unit`, deduplicated by ack_id (first wins)."""
+    """Decoded acknowledgements of `unit` (old records and batch entries), deduplicated by
+    ack_id (first wins)."""
     seen: dict[str, Any] = {}
-    for r in read_topic(s, s.ack_topic(unit)):
-        ack = codec.decode(r.value)
+    for ack in read_ack_entries(s, unit):
         seen.setdefault(ack.ack_id, ack)
     return list(seen.values())
+
+
+def read_ack_entries(s: Settings, unit: str) -> list[Any]:
+    """Every acknowledgement on the unit's topic, duplicates included, in log order."""
+    return [ack for r in read_topic(s, s.ack_topic(unit))
+            for ack in acknowledgements(codec.decode(r.value))]
 
 
 def hub_cli(s: Settings, *args: str, timeout: float = 120.0,
