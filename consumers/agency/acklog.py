@@ -34,11 +34,11 @@ from typing import Any
 
 import orjson
 
-from consumers.agency.acks import ACK_NAMESPACE, Ack
+from consumers.agency.acks import Ack
 from consumers.agency.fastcodec import FastEncoder
 from hub import db
 from hub.config import Settings
-from hub.domain.events import UnitAckBatch, UnitCheckpoint, uuid5_text
+from hub.domain.events import UnitAckBatch, UnitCheckpoint, batch_id_for
 from hub.ledger import MerkleAccumulator, SigningKey, chain_hash, leaf_hash
 from hub.outbox import OutboxRecord
 from hub.signed import sign
@@ -69,10 +69,6 @@ MAX_BATCH_BYTES = 512 * 1024
 def migration(version: int) -> db.Migration:
     return db.Migration(version, "acknowledgement log: batches, chain, checkpoints",
                         MIGRATION_SQL)
-
-
-def batch_id_for(unit: str, seq: int) -> str:
-    return uuid5_text(ACK_NAMESPACE, f"{unit}/batch/{seq}")
 
 
 @functools.cache

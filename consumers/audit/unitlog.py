@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.agency.acklog import batch_id_for
+from hub.domain.events import batch_id_for
 from hub.ledger import GENESIS_HASH, MerkleAccumulator, chain_hash, leaf_hash
 
 Loc = tuple[str, int, int]

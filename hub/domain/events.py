@@ -20,6 +20,7 @@ from typing import Annotated, ClassVar
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 __all__ = [
+    "ACK_BATCH_NAMESPACE",
     "AVRO_ENUM_NAMES",
     "COURT_EVENT_TYPES",
     "EVENT_ID_NAMESPACE",
@@ -53,6 +54,7 @@ __all__ = [
     "VerificationOpened",
     "VerificationOutcome",
     "acknowledgements",
+    "batch_id_for",
     "event_id_for",
 ]
 
@@ -424,6 +426,15 @@ class UnitCheckpoint(BaseModel):
     last_batch_id: str
     courts: list[CourtReference]
     issued_at: AwareDatetime
+
+
+# Fixed forever: a batch's id names its place in its unit's log.
+ACK_BATCH_NAMESPACE = uuid.UUID("9c2e4f61-7a3b-5d08-8e1f-4b6a2c9d7e35")
+
+
+def batch_id_for(unit: str, batch_seq: int) -> str:
+    """UnitAckBatch.batch_id of the batch at `batch_seq` in `unit`'s log."""
+    return uuid5_text(ACK_BATCH_NAMESPACE, f"{unit}/{batch_seq}")
 
 
 def acknowledgements(record: BaseModel) -> list[UnitAcknowledged]:

@@ -12,7 +12,16 @@ from typing import Any
 from hub import codec, kafka
 from hub.config import Settings
 from hub.domain.decisions import meta_for, parse_lines, to_event
-from hub.domain.events import AckTrigger, CourtCheckpoint, UnitAcknowledged
+from hub.domain.events import (
+    AckEntry,
+    AckTrigger,
+    CourtCheckpoint,
+    CourtReference,
+    UnitAckBatch,
+    UnitAcknowledged,
+    UnitCheckpoint,
+    batch_id_for,
+)
 from hub.keys import court_signer, ensure_key, unit_signer
 from hub.ledger import GENESIS_HASH, MerkleAccumulator, chain_hash, leaf_hash
 from hub.signed import sign
@@ -87,3 +96,50 @@ def raw_records(s: Settings, topic: str) -> list[Any]:
     from consumers.audit import replay
 
     return list(replay.read(s, [topic], progress=False))
+
+
+def ack_batch_values(s: Settings, unit: str, events: list[Any], per_batch: int = 2,
+                     delay: timedelta = timedelta(minutes=5)) -> list[bytes]:
+    """A well-formed chain of UnitAckBatch values acknowledging `events`, `per_batch`
+    entries each (the format of consumers/agency/acklog.py, built from hub pieces)."""
+    values: list[bytes] = []
+    prev = GENESIS_HASH
+    for i in range(0, len(events), per_batch):
+        seq = len(values) + 1
+        entries = [AckEntry(
+            ack_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{unit}/{ev.meta.event_id}")),
+            trigger=AckTrigger.court_event, event_id=ev.meta.event_id,
+            listing_id=ev.meta.listing_id, court_code=ev.meta.court_code,
+            court_seq=ev.meta.court_seq, measures=[],
+            processed_at=ev.meta.recorded_at + delay) for ev in events[i:i + per_batch]]
+        value = codec.encode(UnitAckBatch(
+            batch_id=batch_id_for(unit, seq), unit=unit, batch_seq=seq, prev_hash=prev,
+            entries=entries, created_at=entries[-1].processed_at))
+        prev = chain_hash(value)
+        values.append(value)
+    return values
+
+
+def unit_checkpoint_value(unit: str, batches: list[bytes],
+                          courts: list[CourtReference] | None = None) -> bytes:
+    """A UnitCheckpoint over `batches` (as they were written, in order)."""
+    acc = MerkleAccumulator()
+    for v in batches:
+        acc.append(leaf_hash(v))
+    return codec.encode(UnitCheckpoint(
+        unit=unit, tree_size=len(batches), root_hash=acc.root(),
+        last_batch_id=batch_id_for(unit, len(batches)), courts=courts or [],
+        issued_at=datetime.now().astimezone()))
+
+
+def publish_unit_records(s: Settings, unit: str, values: list[bytes]) -> list[Any]:
+    """Sign each value as `unit` and publish it keyed by the unit; returns the metadata."""
+    kafka.ensure_topics(s, kafka.topic_specs(s, [unit]))
+    prod = kafka.producer(s, "test-unit")
+    key, _ = ensure_key(s, unit_signer(unit))
+    futures = [prod.send(s.ack_topic(unit), key=unit.encode(), value=v, headers=sign(key, v))
+               for v in values]
+    prod.flush()
+    out = [f.get(timeout=30) for f in futures]
+    prod.close()
+    return out
