@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import dataclasses
 import io
 import json
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 
 import click
 
-from hub.config import settings
+from hub.config import check_slug, settings
 from hub.domain.deadlines import CST
 from hub.errors import HubError, InputError
 from hub.keys import load_trust
@@ -106,8 +107,17 @@ def verify(fmt: str, jobs: int, all_signatures: bool, sample_rate: float) -> Non
 
 @audit.command()
 @click.option("--event", "event_id", required=True, help="event_id of the court event.")
-def proof(event_id: str) -> None:
-    """Print an offline inclusion proof (JSON) of one court event."""
+@click.option("--unit", help="Prove this unit's signed acknowledgement of the event instead "
+                             "(its batch in a signed unit checkpoint).")
+def proof(event_id: str, unit: str | None) -> None:
+    """Print an offline inclusion proof (JSON) of one court event, or of a unit's
+    acknowledgement of it (--unit)."""
+    if unit is not None:
+        from consumers.audit.ackproofs import build as build_ack
+
+        check_slug(unit)
+        click.echo(to_json(build_ack(settings(), event_id, unit, progress=_progress())))
+        return
     from consumers.audit.proofs import build
 
     click.echo(to_json(build(settings(), event_id, progress=_progress())))
@@ -141,6 +151,11 @@ def check_proof(path: Path, public_key: str | None, signer: str | None, fmt: str
         result = check_proof_document(doc, trust, checkpoint_fields=checkpoint_fields)
     except LedgerError as e:
         raise HubError(f"proof invalid: {e}") from e
+    if "acknowledgement" in doc:  # a unit's acknowledgement: the batch must hold the entry
+        from consumers.audit.ackproofs import entry_check
+
+        leaf = base64.b64decode(doc["event"]["value"])
+        result = dataclasses.replace(result, checks=(*result.checks, entry_check(doc, leaf)))
     checks = [{"check": c.name, "status": c.status, "detail": c.detail} for c in result.checks]
     if fmt == "json":
         print_json({"ok": result.ok, "leaf_index": result.leaf_index,

@@ -27,9 +27,9 @@ class UnknownEvent(InputError):
 
 
 def checkpoint_fields(value: bytes) -> tuple[int, bytes]:
-    """(tree_size, root_hash) of a signed CourtCheckpoint value, via the codec."""
+    """(tree_size, root_hash) of a signed CourtCheckpoint or UnitCheckpoint value."""
     name, rec = codec.decode_dict(value)
-    if name != "credithub.court.CourtCheckpoint":
+    if name not in ("credithub.court.CourtCheckpoint", "credithub.unit.UnitCheckpoint"):
         raise codec.DecodeError(f"{name} is not a checkpoint")
     return int(rec["tree_size"]), bytes(rec["root_hash"])
 

@@ -7,6 +7,7 @@ checkpoints name the court checkpoints it applied, and trail/compliance read it.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,7 +105,8 @@ def test_old_and_batched_acks_verify_and_faults_are_named(hub_settings: Any) -> 
     assert len(doc["failures"]) == 7, doc["failures"]
 
 
-def test_unit_consumer_log_verifies_with_court_references(hub_settings: Any) -> None:
+def test_unit_consumer_log_verifies_with_court_references(hub_settings: Any,
+                                                         tmp_path: Path) -> None:
     from consumers.agency.consumer import UnitConsumer
 
     s = hub_settings
@@ -144,3 +146,27 @@ def test_unit_consumer_log_verifies_with_court_references(hub_settings: Any) -> 
             break
     else:
         pytest.fail(f"no event concerned {unit}")
+
+    # an offline proof that the unit acknowledged an event, signed by the unit itself
+    target = entries[-1]
+    proof = json.loads(run_hub(s, "audit", "proof", "--event", target.event_id,
+                               "--unit", unit).stdout)
+    assert proof["acknowledgement"]["event_id"] == target.event_id
+    path = tmp_path / "ack-proof.json"
+    path.write_text(json.dumps(proof))
+    checked = json.loads(run_hub(s, "audit", "check-proof", str(path), "--format",
+                                 "json").stdout)
+    assert checked["ok"] is True
+    assert {c["check"]: c["status"] for c in checked["checks"]}["acknowledgement_entry"] == "pass"
+    # the same batch and checkpoint cannot be passed off as acknowledging another event
+    other = next(e for e in entries if e.event_id != target.event_id)
+    proof["acknowledgement"]["event_id"] = other.event_id
+    path.write_text(json.dumps(proof))
+    bad = run_hub(s, "audit", "check-proof", str(path), "--format", "json", check=False)
+    assert bad.returncode != 0
+    assert {c["check"]: c["status"] for c in json.loads(bad.stdout)["checks"]}[
+        "acknowledgement_entry"] == "fail"
+    # an event the unit never acknowledged in a batch: a clear error
+    missing = run_hub(s, "audit", "proof", "--event", "no-such-event", "--unit", unit,
+                      check=False)
+    assert missing.returncode == 1 and "no signed batch" in missing.stderr
