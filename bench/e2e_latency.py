@@ -173,9 +173,14 @@ class AckReader:
                     _, ev = codec.decode_dict(r.value)
                     self.published[ev["meta"]["event_id"]] = r.timestamp / 1000
                     continue
-                _, ack = codec.decode_dict(r.value)
-                if ack["trigger"] == "court_event":
-                    self.acks.setdefault(ack["event_id"], {})[ack["unit"]] = r.timestamp / 1000
+                name, rec = codec.decode_dict(r.value)
+                # a signed batch (one record per unit transaction) or an old single ack
+                entries = rec["entries"] if name == "credithub.unit.UnitAckBatch" else (
+                    [rec] if name == "credithub.unit.UnitAcknowledged" else [])
+                for ack in entries:
+                    if ack["trigger"] == "court_event":
+                        self.acks.setdefault(ack["event_id"], {})[rec["unit"]] = (
+                            r.timestamp / 1000)
 
     def done(self, event_id: str) -> float | None:
         """When the last of the 8 units acknowledged it, or None if one has not yet."""

@@ -2,8 +2,9 @@
 concerns it, for each expired period and for each measure kept after a removal.
 
 The ack id is a UUID5 of `unit/event_id/trigger[/measure]`: replaying the log (a retried
-batch, a rebuild) yields the same ids, the outbox refuses a second row with the same id,
-and readers of `acks.<unit>.v1` deduplicate on it (see hub/outbox.py for the crash case).
+batch, a rebuild) yields the same ids, the acknowledgement log claims each id once
+(`acked`, consumers/agency/acklog.py, which turns a transaction's acks into one signed
+UnitAckBatch), and readers of `acks.<unit>.v1` deduplicate on it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from consumers.agency.fastcodec import FastEncoder
-from hub.config import Settings
 from hub.domain.events import (
     AckTrigger,
     MeasureAction,
@@ -23,9 +23,6 @@ from hub.domain.events import (
     uuid5_text,
 )
 from hub.domain.punishment import ActiveMeasure
-from hub.ledger import SigningKey
-from hub.outbox import OutboxRecord
-from hub.signed import sign
 
 # Fixed forever: ack ids must stay the same across releases and rebuilds.
 ACK_NAMESPACE = uuid.UUID("3b0d9a8e-5f7c-5e21-9c4b-7a1e2d3f4b5c")
@@ -76,15 +73,3 @@ def build(
 @functools.cache
 def _encoder() -> FastEncoder:
     return FastEncoder(UnitAcknowledged.AVRO_NAME)
-
-
-def to_outbox(s: Settings, key: SigningKey | None, ack: Ack) -> OutboxRecord:
-    """The ack's outbox row; `key=None` leaves it unsigned (signed later, in a batch)."""
-    value = _encoder().encode(ack)  # hub.codec.encode_dict without the per-call registry lookup
-    return OutboxRecord(
-        dedupe_id=f"ack:{ack['ack_id']}",
-        topic=s.ack_topic(ack["unit"]),
-        key=ack["listing_id"].encode(),
-        value=value,
-        headers=sign(key, value) if key is not None else [],
-    )
