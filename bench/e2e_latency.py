@@ -425,14 +425,20 @@ def rows(results: list[dict[str, Any]], bare: dict[float, dict[str, float]],
                   "units_part_ms": {k: round(v) for k, v in r["unit_part"].items()},
                   "events_planned": r["planned"]}
         for q, target in (("p99", f"<= {TARGET_P99_MS:.0f} ms"), ("p50", None)):
-            out.append({"name": f"e2e latency {q}, court submit -> all units acked {where}",
+            out.append({"id": f"e2e.{q}.{rate:.0f}",
+                        "name": f"e2e latency {q}, court submit -> all units acked {where}",
                         "value": round(lat[q]), "unit": "ms", "baseline": round(b[q], 1),
                         "ratio": round(lat[q] / b[q], 1) if b[q] else None, "target": target,
                         **detail})
-        out.append({"name": f"e2e decision rate achieved {where} (backlog at end: "
+        out.append({"id": f"e2e.rate.{rate:.0f}",
+                    "name": f"e2e decision rate achieved {where} (backlog at end: "
                             f"{r['backlog_at_end']} events)",
                     "value": round(r["achieved"]), "unit": "decisions/s", "baseline": None,
                     "ratio": round(r["achieved"] / rate, 3), "target": rate})
+        out.append({"id": f"e2e.backlog.{rate:.0f}",
+                    "name": f"e2e events not yet acknowledged by all units at the end {where}",
+                    "value": r["backlog_at_end"], "unit": "events", "baseline": None,
+                    "ratio": None, "target": 0})
     return out
 
 
