@@ -120,29 +120,25 @@ class AckLog:
 
     # ------------------------------------------------------------------ the head row
     @staticmethod
-    def claim(cur: Any, sch: str, acks: Sequence[Ack]) -> list[Ack]:
-        """The acks not acknowledged before (by id), now claimed; one round trip."""
-        if not acks:
-            return []
-        cur.execute(f"INSERT INTO {sch}.acked (ack_id) SELECT unnest(%s::uuid[])"
-                    " ON CONFLICT DO NOTHING RETURNING ack_id::text",
-                    ([a["ack_id"] for a in acks],))
-        fresh = {r[0] for r in cur.fetchall()}
-        out, seen = [], set()
+    def claim_and_lock(cur: Any, sch: str, acks: Sequence[Ack]) -> tuple[list[Ack], Head]:
+        """The acks not acknowledged before (by id), now claimed in `acked`, and the log's
+        head locked FOR UPDATE; one round trip."""
+        cur.execute(
+            f"WITH c AS (INSERT INTO {sch}.acked (ack_id) SELECT unnest(%s::uuid[])"
+            " ON CONFLICT DO NOTHING RETURNING ack_id)"
+            " SELECT (SELECT array_agg(ack_id::text) FROM c), batch_seq, last_hash, tree,"
+            f" checkpoint_size, checkpoint_at, court_prefix FROM {sch}.ack_log FOR UPDATE",
+            ([a["ack_id"] for a in acks],))
+        claimed, seq, last, tree, cp_size, cp_at, prefix = cur.fetchone()
+        fresh = set(claimed or ())
+        out = []
         for a in acks:
             i = a["ack_id"]
-            if i in fresh and i not in seen:
-                seen.add(i)
+            if i in fresh:
+                fresh.discard(i)  # an id twice in one call: its first ack only
                 out.append(a)
-        return out
-
-    @staticmethod
-    def lock(cur: Any, sch: str) -> Head:
-        cur.execute(f"SELECT batch_seq, last_hash, tree, checkpoint_size, checkpoint_at,"
-                    f" court_prefix FROM {sch}.ack_log FOR UPDATE")
-        seq, last, tree, cp_size, cp_at, prefix = cur.fetchone()
-        return Head(int(seq), bytes(last), MerkleAccumulator.from_state_json(tree),
-                    int(cp_size), cp_at, dict(prefix or {}))
+        return out, Head(int(seq), bytes(last), MerkleAccumulator.from_state_json(tree),
+                         int(cp_size), cp_at, dict(prefix or {}))
 
     @staticmethod
     def store(cur: Any, sch: str, h: Head) -> None:
@@ -199,11 +195,12 @@ class AckLog:
         """Claim `acks`, append the new ones as batch(es), seal a checkpoint when one is
         due (or `seal`); return the outbox records to enqueue in this transaction (after
         any other outbox records of it is fine: each record names its place)."""
-        fresh = self.claim(cur, sch, acks)
+        if not acks and not seal:
+            return []
+        fresh, h = self.claim_and_lock(cur, sch, acks)
         if not fresh and not seal:
             return []
         now = now or datetime.now(UTC)
-        h = self.lock(cur, sch)
         if fresh:
             for value in self._chunks([entry_of(a) for a in fresh], now, h):
                 self._add(h, value)

@@ -60,8 +60,11 @@ def agency() -> None:
 @click.option("--sweep-seconds", type=float, default=60.0, show_default=True, hidden=True)
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
               help="consumers of the unit in its consumer group (each owns some partitions)")
+@click.option("--instance", type=click.IntRange(0, 63), default=None, hidden=True,
+              help="this member's number in the unit's group (set by --processes)")
 @format_option()
-def run(unit: str, until_idle: bool, sweep_seconds: float, processes: int, fmt: str) -> None:
+def run(unit: str, until_idle: bool, sweep_seconds: float, processes: int,
+        instance: int | None, fmt: str) -> None:
     """Consume the court log into the unit's projection, acknowledge, dead-letter."""
     from consumers.agency.consumer import UnitConsumer, check_unit
 
@@ -74,7 +77,7 @@ def run(unit: str, until_idle: bool, sweep_seconds: float, processes: int, fmt: 
         if doc["interrupted"]:
             sys.exit(130)
         return
-    c = UnitConsumer(settings(), unit, sweep_seconds=sweep_seconds)
+    c = UnitConsumer(settings(), unit, sweep_seconds=sweep_seconds, instance=instance)
     _stop_on_signals(c)
     stats = c.run(until_idle=until_idle)
     if until_idle:

@@ -37,7 +37,11 @@ from hub.log import get_logger
 
 log = get_logger("hub.agency")
 
-GC_THRESHOLD = 20_000  # allocations between young-generation collections (default 700)
+GC_THRESHOLD = 20_000
+# A member that should own partitions and has none for this long is stuck (kafka-python
+# 3.0 can lose its group coordinator after a missed heartbeat and never find it again,
+# seen with 8 units starting at once on 2 cores): its Kafka clients are made anew.
+STUCK_SECONDS = 60.0  # allocations between young-generation collections (default 700)
 
 RETRYABLE = (ServiceUnavailable, KafkaError, db.DatabaseError, OSError)
 
@@ -86,7 +90,8 @@ class _Seeker(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class UnitConsumer:
     def __init__(self, s: Settings, unit: str, *, sweep_seconds: float = 60.0,
-                 poll_records: int = 2000, backoff_max: float = 10.0) -> None:
+                 poll_records: int = 2000, backoff_max: float = 10.0,
+                 instance: int | None = None) -> None:
         self.s = s
         self.unit = check_unit(unit)
         self.topic = s.court_topic
@@ -94,6 +99,12 @@ class UnitConsumer:
         self.sweep_seconds = sweep_seconds
         self.poll_records = poll_records
         self.backoff_max = backoff_max
+        # Static membership: one id per member of the unit's group (`--processes N` gives
+        # each process its number); the single-process id is what it always was.
+        self.instance_id = f"{unit}-{s.topic_prefix or 'main'}" + (
+            "" if instance is None else f"-{instance}")
+        self.instance = instance
+        self._unassigned_since: float | None = None
         self.stats = Stats()
         self.stop = threading.Event()
         self.conn: db.Connection | None = None
@@ -152,7 +163,7 @@ class UnitConsumer:
             max_poll_records=self.poll_records,
             # Static membership: a restarted unit takes its partitions back at once instead
             # of waiting for the old member's session to time out.
-            group_instance_id=f"{self.unit}-{self.s.topic_prefix or 'main'}",
+            group_instance_id=self.instance_id,
             session_timeout_ms=10_000, heartbeat_interval_ms=3_000,
         )
         self._await_partitions()
@@ -160,6 +171,40 @@ class UnitConsumer:
         self.relayer = outbox.BackgroundRelay(
             self.s, self.schema, self.producer, f"hub-agency-{self.unit}-relay",
             self._relay_state).start()
+
+    def _drop_kafka(self) -> None:
+        """Close the Kafka clients (the next `_connect` makes new ones); the database
+        connection and the projection are kept."""
+        if self.relayer is not None:
+            self.relayer.stop()
+            self.stats.relayed += self.relayer.sent
+            self.relayer = None
+        for client, kwargs in ((self.consumer, {"autocommit": False}),
+                               (self.producer, {"timeout": 5})):
+            try:
+                if client is not None:
+                    client.close(**kwargs)
+            except Exception:  # noqa: BLE001, S110 - a stuck client may fail to close
+                pass
+        self.consumer = self.producer = None
+        self._pending = None
+
+    def _stuck(self) -> bool:
+        """True once this member has owned no partition for STUCK_SECONDS although it
+        should (the only member, or one of no more members than partitions)."""
+        if self.consumer.assignment():
+            self._unassigned_since = None
+            return False
+        parts = self.consumer.partitions_for_topic(self.topic) or ()
+        if self.instance is not None and self.instance >= len(parts):
+            return False  # more members than partitions: this one may rightly idle
+        now = time.monotonic()
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+        if now - self._unassigned_since < STUCK_SECONDS:
+            return False
+        self._unassigned_since = None
+        return True
 
     def _await_partitions(self, timeout: float = 30.0) -> None:
         """Subscribe only once this client's metadata knows the court topic's partitions.
@@ -185,21 +230,9 @@ class UnitConsumer:
                 self.consumer.seek(tp, nxt)
 
     def close(self) -> None:
-        self._pending = None
         self.folder.close()
         self.court_checkpoints.close()
-        if self.relayer is not None:
-            self.relayer.stop()
-            self.stats.relayed += self.relayer.sent
-            self.relayer = None
-        for client, kwargs in ((self.consumer, {"autocommit": False}),
-                               (self.producer, {"timeout": 5})):
-            try:
-                if client is not None:
-                    client.close(**kwargs)
-            except Exception:  # noqa: BLE001, S110 - closing after a failure must not mask it
-                pass
-        self.consumer = self.producer = None
+        self._drop_kafka()
         self._drop_db()
 
     # ------------------------------------------------------------------ work
@@ -320,6 +353,11 @@ class UnitConsumer:
                     polled = self.consumer.poll(
                         timeout_ms=0 if self._pending is not None else 500,
                         max_records=self.poll_records)
+                    if not polled and self._pending is None and self._stuck():
+                        log.warning("unit consumer owns no partition; joining its group anew",
+                                    unit=self.unit, after_s=STUCK_SECONDS)
+                        self._drop_kafka()
+                        continue
                     if self.rebalanced:
                         self.rebalanced = False
                         if self._pending is not None:  # polled before: maybe not ours now

@@ -125,6 +125,7 @@ def run_group(s: Settings, unit: str, processes: int, until_idle: bool, poll: fl
                                   if k in ("HUB_KAFKA_USERNAME", "HUB_KAFKA_PASSWORD", "HUB_PG_DSN")})
     argv = [sys.executable, "-m", "hub", "agency", "run", "--unit", unit]
     children = [Child(f"{unit}#{i}") for i in range(processes)]
+    # each member its own static id in the group: one shared id would fence the others
     ends = kafka.end_offsets(run_as, [run_as.court_topic]) if until_idle else None
     sch = schema.schema_name(run_as, unit)
     stopping = False
@@ -152,9 +153,10 @@ def run_group(s: Settings, unit: str, processes: int, until_idle: bool, poll: fl
     try:
         while not stopping:
             now = time.monotonic()
-            for c in children:
+            for i, c in enumerate(children):
                 if c.proc is None and now >= c.next_start:
-                    c.proc = subprocess.Popen(argv, stdout=sys.stderr, env=env)  # nosec B603
+                    c.proc = subprocess.Popen(  # nosec B603
+                        [*argv, "--instance", str(i)], stdout=sys.stderr, env=env)
                     log.info("unit process started", unit=unit, child=c.unit, pid=c.proc.pid)
                 elif c.proc is not None and c.proc.poll() is not None:
                     rc, c.proc = c.proc.returncode, None

@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import itertools
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,6 +169,15 @@ def open_store(s: Settings, application_name: str) -> Connection:
     conn = db.connect(s.pg_dsn, application_name)
     db.migrate(conn, schema(s), MIGRATIONS)
     return conn
+
+
+@contextmanager
+def store_connection(s: Settings, application_name: str) -> Iterator[Connection]:
+    """`open_store` for one call, the connection reused by the next one in this process
+    (hub.db.reused)."""
+    with db.reused(s.pg_dsn, application_name) as conn:
+        db.migrate(conn, schema(s), MIGRATIONS)
+        yield conn
 
 
 def row_counts(s: Settings) -> dict[str, int]:

@@ -253,14 +253,12 @@ def _submit(
             return early
 
         want_early = relay if early_relay is None else early_relay
-        conn = store.open_store(s, "hub-court-submit")
-        try:
+        # reused by the next submit of this process (a service, a long-lived caller)
+        with store.store_connection(s, "hub-court-submit") as conn:
             published = _record(s, conn, text, prepared, keys, result, pool, pool_gone,
                                 start_relay if want_early else None)
             if not relay:
                 result.committed, result.early, early = published, early, None
-        finally:
-            conn.close()
     except BaseException:
         if early is not None:
             early.close()

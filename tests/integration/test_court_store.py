@@ -619,3 +619,25 @@ def test_a_submit_runs_without_the_cyclic_collector_and_restores_it(hub_settings
         assert not gc.isenabled()  # as it was
     finally:
         gc.enable()
+
+
+def test_submits_of_one_process_reuse_their_connection(hub_settings):
+    """The service path reuses its PostgreSQL connection from one submit to the next (no
+    new SCRAM handshake per call), and a connection the server dropped in between is
+    replaced, not handed out."""
+    s = hub_settings
+    key = (s.pg_dsn, "hub-court-submit")
+    service.submit(s, many_lines(3, prefix="R"), relay=False)
+    first = db._IDLE[key].get_backend_pid()
+    service.submit(s, many_lines(3, prefix="S"), relay=False)
+    assert db._IDLE[key].get_backend_pid() == first
+    admin = db.connect(s.pg_dsn, "test-terminate")
+    try:
+        with db.unit_of_work(admin) as uow:
+            uow.cursor.execute("SELECT pg_terminate_backend(%s)", (first,))
+            uow.commit()
+    finally:
+        admin.close()
+    service.submit(s, many_lines(3, prefix="T"), relay=False)  # not an error
+    assert db._IDLE[key].get_backend_pid() != first
+    assert store.row_counts(s)["decisions"] == 9
