@@ -386,7 +386,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         del stream[:20]
         service.submit(s, [line for line, _ in ready], relay=False)
         if not reader.wait([eid for _, eid in ready], timeout=180, alive=alive):
-            raise RuntimeError("the units did not acknowledge the first batch within 180 s")
+            missing = sorted({u for _, eid in ready for u in UNITS
+                              if u not in reader.acks.get(eid, {})})
+            raise RuntimeError("the units did not acknowledge the first batch within 180 s: "
+                               f"{', '.join(missing)} (logs in {tmp})")
         for rate in rates:
             before = dict(restarts)
             r = run_rate(s, reader, stream, rate, seconds, alive)

@@ -38,10 +38,11 @@ from hub.log import get_logger
 log = get_logger("hub.agency")
 
 GC_THRESHOLD = 20_000
-# A member that should own partitions and has none for this long is stuck (kafka-python
-# 3.0 can lose its group coordinator after a missed heartbeat and never find it again,
-# seen with 8 units starting at once on 2 cores): its Kafka clients are made anew.
-STUCK_SECONDS = 60.0  # allocations between young-generation collections (default 700)
+# A member out of a stable group membership (or without the partitions it should own) for
+# this long is stuck (kafka-python 3.0 can lose its group coordinator after a missed
+# heartbeat and never find it again, seen with 8 units starting at once on 2 cores): its
+# Kafka clients are made anew.
+STUCK_SECONDS = 30.0  # allocations between young-generation collections (default 700)
 
 RETRYABLE = (ServiceUnavailable, KafkaError, db.DatabaseError, OSError)
 
@@ -190,14 +191,17 @@ class UnitConsumer:
         self._pending = None
 
     def _stuck(self) -> bool:
-        """True once this member has owned no partition for STUCK_SECONDS although it
-        should (the only member, or one of no more members than partitions)."""
-        if self.consumer.assignment():
+        """True once this member has been out of a stable group membership, or without a
+        partition it should own (the only member, or one of no more members than
+        partitions), for STUCK_SECONDS. Membership is read from kafka-python's coordinator
+        (`_coordinator.stable()`, private: where it is missing only the assignment counts)."""
+        coord = getattr(self.consumer, "_coordinator", None)
+        stable = bool(coord.stable()) if callable(getattr(coord, "stable", None)) else True
+        parts = self.consumer.partitions_for_topic(self.topic) or ()
+        should_own = self.instance is None or self.instance < len(parts)
+        if stable and (self.consumer.assignment() or not should_own):
             self._unassigned_since = None
             return False
-        parts = self.consumer.partitions_for_topic(self.topic) or ()
-        if self.instance is not None and self.instance >= len(parts):
-            return False  # more members than partitions: this one may rightly idle
         now = time.monotonic()
         if self._unassigned_since is None:
             self._unassigned_since = now
@@ -354,7 +358,7 @@ class UnitConsumer:
                         timeout_ms=0 if self._pending is not None else 500,
                         max_records=self.poll_records)
                     if not polled and self._pending is None and self._stuck():
-                        log.warning("unit consumer owns no partition; joining its group anew",
+                        log.warning("unit consumer out of its group; joining it anew",
                                     unit=self.unit, after_s=STUCK_SECONDS)
                         self._drop_kafka()
                         continue
