@@ -77,16 +77,13 @@ class _Seeker(ConsumerRebalanceListener):  # type: ignore[misc]
         self.owner.rebalanced = True
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        # kafka-python only logs a listener's exception: flag it so the loop seeks before
+        # kafka-python 3 runs a listener on its network thread: no I/O here (a blocking
+        # call stops the heartbeats, and the database connection belongs to the main
+        # thread). The loop seeks every assigned partition to its stored offset before
         # applying anything (positions from Kafka's commits are never ahead of the stored
         # ones, but a rebuild resets the stored ones to zero).
         self.owner.needs_seek = True
         self.owner.rebalanced = True
-        try:
-            self.owner.seek_to_stored(list(assigned))
-            self.owner.needs_seek = False
-        except Exception as e:  # noqa: BLE001
-            log.warning("seek on assignment failed; will seek before applying", cause=str(e))
 
 
 class UnitConsumer:
