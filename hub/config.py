@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     def checkpoint_topic(self) -> str:
         return self.topic("court.checkpoints.v1")
 
+    @property
+    def republication_topic(self) -> str:
+        """Deletion notices to republishing sites and their confirmations (policy 四(二)7)."""
+        return self.topic("court.republication.v1")
+
     def ack_topic(self, unit: str) -> str:
         return self.topic(f"acks.{unit}.v1")
 

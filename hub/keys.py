@@ -21,6 +21,11 @@ def unit_signer(unit: str) -> str:
     return f"unit:{unit}"
 
 
+def republisher_signer(site: str) -> str:
+    """The key of a republishing site (policy 四(二)7), made by `hub court republishers add`."""
+    return f"republisher:{site}"
+
+
 def key_path(s: Settings, signer: str) -> Path:
     return s.keys_dir / (signer.replace(":", "-") + ".pem")
 

@@ -14,8 +14,15 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from hub import codec
-from hub.domain.events import CourtCheckpoint, UnitAckBatch, UnitAcknowledged, UnitCheckpoint
-from hub.keys import court_signer, unit_signer
+from hub.domain.events import (
+    CourtCheckpoint,
+    DeletionConfirmed,
+    DeletionNotice,
+    UnitAckBatch,
+    UnitAcknowledged,
+    UnitCheckpoint,
+)
+from hub.keys import court_signer, republisher_signer, unit_signer
 from hub.ledger import (
     SignatureError,
     SigningKey,
@@ -34,8 +41,10 @@ def sign(key: SigningKey, value: bytes) -> list[tuple[str, bytes]]:
 def expected_signer(model: BaseModel) -> str:
     if isinstance(model, UnitAcknowledged | UnitAckBatch | UnitCheckpoint):
         return unit_signer(model.unit)
-    if isinstance(model, CourtCheckpoint):
+    if isinstance(model, CourtCheckpoint | DeletionNotice):
         return court_signer(model.court_code)
+    if isinstance(model, DeletionConfirmed):
+        return republisher_signer(model.site)
     meta = getattr(model, "meta", None)
     if meta is None:
         raise SignatureError("?", f"{type(model).__name__} names no signer")

@@ -218,7 +218,9 @@ UNIT_COLUMNS = ["unit", "concerned", "acked", "late", "missing", "p50_s", "p95_s
                 "calendar_complete"]
 COURT_COLUMNS = ["court_code", "actions", "on_time", "late", "overdue", "pending", "not_assessable"]
 LIMIT_COLUMNS = ["court_code", "listing_id", "decision_no", "rule", "status", "started_on",
-                 "done_on", "due", "limit", "clause", "calendar_complete"]
+                 "done_on", "due", "limit", "clause", "calendar_complete", "site"]
+SITE_COLUMNS = ["site", "notices", "on_time", "late", "overdue", "pending", "flagged",
+                "calendar_complete"]
 
 
 @audit.command()
@@ -275,6 +277,15 @@ def _compliance_table(doc: dict[str, Any]) -> None:
                     ["listing_id", "rule", "status", "started_on", "done_on", "due", "clause"],
                     [[i["listing_id"], i["rule"], i["status"], i["started_on"] or "not recorded",
                       i["done_on"] or "", i["due"] or "", i["clause"]] for i in items])
+    if doc["republishers"]:
+        print_table("republishing sites: deletions within 3 working days (policy 四(二)7)",
+                    SITE_COLUMNS, [[d[c] for c in SITE_COLUMNS] for d in doc["republishers"]])
+        late = [i for d in doc["republishers"] for i in d["items"]]
+        if late:
+            print_table("deletions late or overdue",
+                        ["site", "listing_id", "status", "started_on", "done_on", "due"],
+                        [[i["site"], i["listing_id"], i["status"], i["started_on"],
+                          i["done_on"] or "", i["due"]] for i in late])
     for n in doc["notes"]:
         click.echo(f"note: {n}")
     if not doc["calendar_complete"]:

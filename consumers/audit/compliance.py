@@ -1,7 +1,8 @@
 """`hub audit compliance`: per unit, the court events of the period that concerned it,
 acknowledged, late, never acknowledged, latency percentiles; per court, every act with a
 statutory limit, on time, late, overdue or not assessable, each citing its clause
-(`consumers.audit.limits`; policy 四(二)3, 四(二)4, 四(二)9, 四(四); domain README
+(`consumers.audit.limits`); per republishing site, its deletions against the 3-working-day
+limit (`consumers.audit.republication`, policy 四(二)7; policy 四(二)3, 四(二)4, 四(二)9, 四(四); domain README
 "Accountability"). Where a deadline rests on an incomplete holiday calendar, `notes` say
 so and `calendar_complete` is false, in every output."""
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from consumers.audit import history
+from consumers.audit import history, republication
 from consumers.audit.concern import with_concerns
 from consumers.audit.limits import Limits, court_summary
 from hub.config import Settings
@@ -87,10 +88,16 @@ def compliance(s: Settings, start: date | None = None, end: date | None = None,
     limit_rows = [r for r in limits.rows(today)
                   if _in(date.fromisoformat(r.done_on or r.started_on or today.isoformat()), start, end)]
     notes |= limits.notes
+    # republishing sites' deletions (policy 四(二)7), in the period by the same rule
+    rep = republication.read(s, progress=progress)
+    site_rows = [r for r in rep.rows(today)
+                 if _in(date.fromisoformat(r.done_on or r.started_on or today.isoformat()), start, end)]
+    notes |= rep.notes
     doc: dict[str, Any] = {
         "units": rows,
         "courts": court_summary(limit_rows),
-        "limits": [r.doc() for r in limit_rows],
+        "republishers": republication.sites(site_rows),
+        "limits": [r.doc() for r in limit_rows + site_rows],
         "notes": sorted(notes),
         "calendar_complete": not notes,
     }

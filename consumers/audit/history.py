@@ -66,3 +66,8 @@ def acks(s: Settings, *, progress: bool = True,
         for ack in acknowledgements(model):
             if listing_id is None or ack.listing_id == listing_id:
                 yield ack
+
+
+def republication(s: Settings, *, progress: bool = True) -> Iterator[Any]:
+    """Believed deletion notices and confirmations (court.republication.v1)."""
+    yield from _believed(s, [s.republication_topic], "republication", progress, None)

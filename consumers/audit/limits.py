@@ -49,12 +49,13 @@ class LimitRow:
     due: str | None
     status: str
     calendar_complete: bool
+    site: str | None = None  # republish_delete: the republishing site whose limit it is
 
     def doc(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _limit_text(kind: str) -> str:
+def limit_text(kind: str) -> str:
     rule = deadlines.RULES[kind]
     return f"{rule.n} {'working ' if rule.working_days else ''}days from when {rule.trigger}"
 
@@ -84,7 +85,7 @@ class Limits:
         meta = ev.meta
         base = dict(court_code=meta.court_code, listing_id=meta.listing_id,
                     decision_no=meta.decision_no, rule=kind, clause=rule.citation,
-                    limit=_limit_text(kind))
+                    limit=limit_text(kind))
         if started is None:
             return LimitRow(**base, started_on=None, done_on=done.isoformat() if done else None,
                             due=None, status="not_assessable", calendar_complete=True)

@@ -113,6 +113,18 @@ def render(doc: dict[str, Any], backlog: list[tuple[str, int]], title: str) -> s
               i["started_on"] or "not recorded", i["done_on"] or "", i["due"] or "",
               i["limit"], i["clause"], "" if i["calendar_complete"] else "incomplete calendar"]
              for c in courts for i in c["items"]]
+    sites = doc.get("republishers", [])
+    site_rows = [[d["site"], d["notices"], d["on_time"], d["late"], d["overdue"], d["pending"],
+                  "flagged" if d["flagged"] else "",
+                  "" if d["calendar_complete"] else "incomplete"] for d in sites]
+    site_items = [[i["site"], i["listing_id"], i["status"], i["started_on"], i["done_on"] or "",
+                   i["due"]] for d in sites for i in d["items"]]
+    republishers = "" if not sites else f"""
+<h2>Republishing sites: deletions within 3 working days (policy 四(二)7)</h2>{_table(["site",
+    "notices", "on time", "late", "overdue", "pending", "flag", "calendar"], site_rows,
+    ["notice" if d["flagged"] else "" for d in sites])}
+<h3>Deletions late or overdue</h3>{_table(["site", "listing", "status", "started", "deleted",
+    "due"], site_items)}"""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <style>{CSS}</style></head><body>
@@ -129,5 +141,6 @@ court time limits (policy 四(二)9, 四(四); Provisions art. 10, 12).</p>
     "overdue", "pending", "not assessable"], court_rows)}
 <h2>Limits not met, or not assessable (no start time in the log)</h2>{_table(["listing",
     "decision", "rule", "status", "started", "done", "due", "limit", "clause", "calendar"], items)}
+{republishers}
 </body></html>
 """

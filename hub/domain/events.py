@@ -32,6 +32,9 @@ __all__ = [
     "CourtEvent",
     "CourtReference",
     "DebtorListed",
+    "DeletionConfirmed",
+    "DeletionNotice",
+    "DeletionReason",
     "EventMeta",
     "Ground",
     "ListingChanges",
@@ -55,6 +58,7 @@ __all__ = [
     "VerificationOutcome",
     "acknowledgements",
     "batch_id_for",
+    "deletion_notice_id",
     "event_id_for",
 ]
 
@@ -447,6 +451,56 @@ def acknowledgements(record: BaseModel) -> list[UnitAcknowledged]:
     return []
 
 
+
+# ------------------------------------------------------------------ republication (四(二)7)
+class DeletionReason(StrEnum):
+    """Why a listing stopped being public, so that republishers must delete it."""
+
+    shielded = "shielded"
+    revoked = "revoked"
+    made_non_public = "made_non_public"
+
+
+class DeletionNotice(BaseModel):
+    """Signed by the court: a registered republishing site must delete a listing that
+    stopped being public, within 3 working days (policy 四(二)7)."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.republish.DeletionNotice"
+
+    notice_id: str
+    site: str
+    court_code: str
+    listing_id: str
+    event_id: str
+    decision_no: str
+    reason: DeletionReason
+    stopped_at: AwareDatetime
+    due_on: str
+    issued_at: AwareDatetime
+
+
+class DeletionConfirmed(BaseModel):
+    """Signed by the republishing site: it deleted the listing of a DeletionNotice."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.republish.DeletionConfirmed"
+
+    notice_id: str
+    site: str
+    listing_id: str
+    deleted_at: AwareDatetime
+    confirmed_at: AwareDatetime
+
+
+# Fixed forever: one notice per (site, court event), whoever issues it and however often.
+DELETION_NOTICE_NAMESPACE = uuid.UUID("3b7d2e90-5c4a-5f1e-a6b8-0d9c8e7f6a52")
+
+
+def deletion_notice_id(site: str, event_id: str) -> str:
+    return uuid5_text(DELETION_NOTICE_NAMESPACE, f"{site}/{event_id}")
+
+
 # Avro full names of the enums (an enum class cannot carry AVRO_NAME without it becoming a
 # member).
 AVRO_ENUM_NAMES: dict[type[StrEnum], str] = {
@@ -460,4 +514,5 @@ AVRO_ENUM_NAMES: dict[type[StrEnum], str] = {
     AckTrigger: "credithub.unit.AckTrigger",
     BoundRole: "credithub.unit.BoundRole",
     MeasureAction: "credithub.unit.MeasureAction",
+    DeletionReason: "credithub.republish.DeletionReason",
 }

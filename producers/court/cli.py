@@ -18,6 +18,7 @@ from hub.errors import InputError, ServiceUnavailable
 from hub.keys import court_signer, ensure_key, key_path, load_trust
 from hub.log import get_logger
 from hub.output import format_option, print_json, print_table, stderr_console
+from producers.court.cli_republishers import republishers
 
 PROGRESS_FROM = 5_000  # lines: smaller files finish before a bar is worth drawing
 
@@ -240,3 +241,6 @@ def keys_show(fmt: str) -> None:
     else:
         print_table("court keys", ["signer", "public key (base64)", "private key here"],
                     [[r["signer"], r["public_key"], r["private_key_here"]] for r in rows])
+
+
+court.add_command(republishers)

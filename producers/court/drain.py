@@ -13,7 +13,7 @@ from hub import db
 from hub.config import Settings
 from hub.db import Connection
 from hub.log import get_logger
-from producers.court import store
+from producers.court import republish, store
 from producers.court.relay import (
     Relay,
     RelayBusy,
@@ -89,6 +89,7 @@ def _serve(
             # A drain that ends (--once, or a stop request) ends covered by a checkpoint.
             stopping = once or bool(should_stop and should_stop())
             relay.issue_checkpoints(final=stopping)
+            republish.notify_with(conn, s, relay.producer)  # notices of what stopped being public
             if stopping:
                 break
             _wait_for_rows(listener, poll_seconds)

@@ -145,6 +145,49 @@ MIGRATIONS = [
         ALTER TABLE {schema}.listings ALTER COLUMN subject_name SET NOT NULL;
         """,
     ),
+    Migration(
+        8,
+        "republishing sites, their deletion notices and confirmations (policy 四(二)7)",
+        # producers/court/republish.py. `republish_scanned`: the (site, court event) pairs
+        # already looked at, whether or not they ended a public listing; the partial index
+        # finds the decisions that may have.
+        """
+        CREATE TABLE {schema}.republishers (
+            site text PRIMARY KEY,
+            name text NOT NULL,
+            url text,
+            registered_at timestamptz NOT NULL
+        );
+        CREATE TABLE {schema}.deletion_notices (
+            notice_id text PRIMARY KEY,
+            site text NOT NULL REFERENCES {schema}.republishers (site),
+            court_code text NOT NULL,
+            listing_id text NOT NULL,
+            event_id text NOT NULL,
+            decision_no text NOT NULL,
+            reason text NOT NULL,
+            stopped_at timestamptz NOT NULL,
+            due_on date NOT NULL,
+            issued_at timestamptz NOT NULL,
+            value bytea NOT NULL,
+            signature bytea NOT NULL,
+            sent_at timestamptz,
+            deleted_at timestamptz,
+            confirmed_at timestamptz,
+            confirmation bytea,
+            confirmation_signature bytea,
+            confirmation_sent_at timestamptz
+        );
+        CREATE INDEX deletion_notices_site ON {schema}.deletion_notices (site, listing_id);
+        CREATE TABLE {schema}.republish_scanned (
+            site text NOT NULL,
+            event_id text NOT NULL,
+            PRIMARY KEY (site, event_id)
+        );
+        CREATE INDEX decisions_ending_publicity ON {schema}.decisions (recorded_at)
+            WHERE action IN ('shield', 'revoke', 'correct');
+        """,
+    ),
 ]
 
 # An outbox row `o` is unsent (given its court's row `c`) when it is neither marked nor

@@ -35,6 +35,8 @@ TOP_LEVEL = [
     events.UnitAcknowledged,
     events.UnitAckBatch,
     events.UnitCheckpoint,
+    events.DeletionNotice,
+    events.DeletionConfirmed,
 ]
 CST = timezone(timedelta(hours=8))
 
@@ -261,6 +263,20 @@ def sample(cls: type[BaseModel]) -> Any:
             courts=[events.CourtReference(court_code="350402", tree_size=6,
                                           root_hash=bytes(range(100, 132)))],
             issued_at=datetime(2026, 3, 2, 2, 0, 2, tzinfo=UTC),
+        ),
+        events.DeletionNotice: events.DeletionNotice(
+            notice_id=events.deletion_notice_id("credit-news", "6b1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31"),
+            site="credit-news", court_code="350402", listing_id="350402-2026-000123",
+            event_id="6b1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31", decision_no="(2026)閩0402執123號之二",
+            reason=events.DeletionReason.revoked,
+            stopped_at=datetime(2026, 5, 10, 2, 0, tzinfo=UTC), due_on="2026-05-13",
+            issued_at=datetime(2026, 5, 10, 2, 0, 3, tzinfo=UTC),
+        ),
+        events.DeletionConfirmed: events.DeletionConfirmed(
+            notice_id=events.deletion_notice_id("credit-news", "6b1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31"),
+            site="credit-news", listing_id="350402-2026-000123",
+            deleted_at=datetime(2026, 5, 11, 1, 0, tzinfo=UTC),
+            confirmed_at=datetime(2026, 5, 11, 1, 5, tzinfo=UTC),
         ),
     }
     return samples[cls]

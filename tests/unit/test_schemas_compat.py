@@ -30,6 +30,8 @@ TOP_LEVEL = {
     "credithub.unit.UnitAcknowledged",
     "credithub.unit.UnitAckBatch",
     "credithub.unit.UnitCheckpoint",
+    "credithub.republish.DeletionNotice",
+    "credithub.republish.DeletionConfirmed",
 }
 Edit = Callable[[dict[str, Any]], None]
 
@@ -73,7 +75,7 @@ def test_top_level_records_are_the_topic_records() -> None:
 def test_file_conventions(path: Path) -> None:
     schema = _load(path)
     namespace = schema.get("namespace")
-    assert namespace in {"credithub.common", "credithub.court", "credithub.unit"}
+    assert namespace in {"credithub.common", "credithub.court", "credithub.unit", "credithub.republish"}
     assert "." not in schema["name"]
     assert path.name.startswith(f"{namespace}.{schema['name']}.v")
     assert schema.get("doc", "").strip(), "a named type needs a doc"
@@ -276,13 +278,13 @@ def test_cli_ok_table_and_json(schema_copy: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy)])
     assert result.exit_code == 0, result.output
-    assert "10 records, 10 versions: compatible" in result.stdout
+    assert "12 records, 12 versions: compatible" in result.stdout
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy), "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {
         "ok": True,
-        "records": 10,
-        "versions": 10,
+        "records": 12,
+        "versions": 12,
         "incompatibilities": [],
     }
 
@@ -302,7 +304,7 @@ def test_cli_json_on_incompatibility(schema_copy: Path) -> None:
     )
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert report["ok"] is False and report["versions"] == 11
+    assert report["ok"] is False and report["versions"] == 13
     assert report["incompatibilities"][0]["field"] == "court_level"
     assert report["incompatibilities"][0]["reader_version"] == 2
 
