@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -104,6 +105,10 @@ def main() -> None:
     path = work / "decisions.jsonl"
     path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in decisions), encoding="utf-8")
     console.rule("1. the courts submit their decisions")
+    # two sites republish the list (policy 四(二)7); registered first, they are sent a deletion
+    # notice for every public listing the decisions shield or revoke
+    for site, name in (("credit-news", "Credit News (demo)"), ("slow-mirror", "Slow Mirror (demo)")):
+        hub("court", "republishers", "add", "--site", site, "--name", name)
     summary = json.loads(hub("court", "submit", str(path), "--format", "json"))
     console.print(f"{len(decisions)} decisions: {summary}")
 
@@ -138,7 +143,17 @@ def main() -> None:
     print_table("screening answers", ["listing history", "listing", "decision", "measures"], answers)
     serve_demo(as_unit, picks[0][2] if picks else None)
 
-    console.rule("4. the auditors verify the log and report compliance")
+    console.rule("4. republishing sites delete what stopped being public")
+    open_notices = json.loads(hub("court", "republishers", "notices", "--site", "credit-news",
+                                  "--open", "--format", "json"))
+    for n in open_notices[:3]:  # credit-news deletes the day after; slow-mirror never answers
+        stopped = datetime.fromisoformat(n["stopped_at"])
+        deleted = min(stopped + timedelta(days=1), datetime.now(UTC))
+        hub("court", "republishers", "confirm", "--site", "credit-news", "--notice", n["notice_id"],
+            "--deleted-at", deleted.isoformat())
+    sys.stdout.write(hub("court", "republishers", "list"))
+
+    console.rule("5. the auditors verify the log and report compliance")
     verify = json.loads(hub("audit", "verify", "--format", "json", check=False))
     console.print(f"verify: ok={verify.get('ok')} events={verify.get('events_checked')} "
                   f"acks={verify.get('acks_checked')} failures={len(verify.get('failures', []))}")
