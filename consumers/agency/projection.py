@@ -25,6 +25,7 @@ from hub.config import Settings
 from hub.domain.catalogue import Catalogue
 from hub.domain.events import (
     COURT_EVENT_TYPES,
+    PROCEDURE_EVENT_TYPES,
     AckTrigger,
     CourtEvent,
     DebtorListed,
@@ -238,7 +239,10 @@ class Folder:
                 continue
             states[meta.listing_id] = new
             concerned_before, expiry_acked = flags.get(meta.listing_id, (False, False))
-            concerned = self._concerns(new) or (old is not None and self._concerns(old))
+            # a due-process record (service, reconsideration, employer notice) changes no
+            # measure: it concerns no unit (hub.domain.procedures)
+            concerned = not isinstance(event, PROCEDURE_EVENT_TYPES) and (
+                self._concerns(new) or (old is not None and self._concerns(old)))
             if old is not None and old.period_end != new.period_end:
                 expiry_acked = False
             flags[meta.listing_id] = (concerned_before or concerned, expiry_acked)

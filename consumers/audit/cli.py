@@ -219,6 +219,7 @@ UNIT_COLUMNS = ["unit", "concerned", "acked", "late", "missing", "p50_s", "p95_s
 COURT_COLUMNS = ["court_code", "actions", "on_time", "late", "overdue", "pending", "not_assessable"]
 LIMIT_COLUMNS = ["court_code", "listing_id", "decision_no", "rule", "status", "started_on",
                  "done_on", "due", "limit", "clause", "calendar_complete", "site"]
+SHOW_ITEMS = 20  # rows of a table of items; JSON and CSV have them all
 SITE_COLUMNS = ["site", "notices", "on_time", "late", "overdue", "pending", "flagged",
                 "calendar_complete"]
 
@@ -282,10 +283,13 @@ def _compliance_table(doc: dict[str, Any]) -> None:
                     SITE_COLUMNS, [[d[c] for c in SITE_COLUMNS] for d in doc["republishers"]])
         late = [i for d in doc["republishers"] for i in d["items"]]
         if late:
-            print_table("deletions late or overdue",
+            shown = late[:SHOW_ITEMS]
+            print_table("deletions late or overdue"
+                        + (f" (first {len(shown)} of {len(late)}; all in --format json|csv)"
+                           if len(late) > len(shown) else ""),
                         ["site", "listing_id", "status", "started_on", "done_on", "due"],
                         [[i["site"], i["listing_id"], i["status"], i["started_on"],
-                          i["done_on"] or "", i["due"]] for i in late])
+                          i["done_on"] or "", i["due"]] for i in shown])
     for n in doc["notes"]:
         click.echo(f"note: {n}")
     if not doc["calendar_complete"]:

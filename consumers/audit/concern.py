@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hub.domain.catalogue import default_catalogue
+from hub.domain.events import PROCEDURE_EVENT_TYPES
 from hub.domain.listing import ListingState, TransitionError, apply
 from hub.domain.punishment import concerns
 
@@ -45,4 +46,7 @@ def with_concerns(events: Any) -> Iterator[tuple[Any, ListingState | None, set[s
             yield ev, before, set()
             continue
         states[lid] = after
+        if isinstance(ev, PROCEDURE_EVENT_TYPES):  # changes no measure: concerns no unit
+            yield ev, after, set()
+            continue
         yield ev, after, concerned_units([s for s in (before, after) if s is not None])

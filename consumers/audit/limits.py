@@ -14,7 +14,13 @@ The limits assessed (`deadlines.RULES`):
   Provisions art. 10, 12);
 - verification_review: the court reviews a written objection within 15 days of receiving it
   (policy 四(二)3): from `objection_received_on` of `open_verification` to the decision that
-  closes it.
+  closes it;
+- objection: the debtor objects within 10 days of being served the listing decision (from
+  the `serve` record of it to `objection_received_on`);
+- reconsideration: the debtor applies within 10 days of being served the dismissal (from
+  the `serve` record of the dismissing `close_verification` to `received_on`);
+- reconsideration_decision: the higher court decides within 15 days of receiving the
+  application (`received_on` to `decide_reconsideration`), open ones pending or overdue.
 """
 
 from __future__ import annotations
@@ -25,13 +31,17 @@ from typing import Any
 
 from hub.domain import deadlines
 from hub.domain.events import (
+    DebtorListed,
     ListingCorrected,
     ListingRevoked,
     ListingShielded,
+    ReconsiderationApplied,
+    ReconsiderationDecided,
     ShieldReason,
     VerificationClosed,
     VerificationOpened,
 )
+from hub.domain.procedures import Procedures
 
 STATUSES = ("on_time", "late", "overdue", "pending", "not_assessable")
 
@@ -78,6 +88,14 @@ class Limits:
         self._rows: list[LimitRow] = []
         self._open: dict[str, tuple[Any, date]] = {}  # listing -> (opening event, received on)
         self.notes: set[str] = set()
+        # due process (hub.domain.procedures), assessed once the whole log is read: a
+        # service may be recorded after the objection it starts the limit of
+        self._proc: dict[str, Procedures] = {}
+        self._listing_no: dict[str, str] = {}  # listing -> decision_no of its listing
+        self._objections: list[Any] = []  # VerificationOpened
+        self._applications: list[tuple[Any, str]] = []  # (ReconsiderationApplied, dismissal no)
+        self._decided: dict[str, Any] = {}  # application decision_no -> ReconsiderationDecided
+        self._pending: dict[str, Any] = {}  # listing -> pending application
 
     def _row(self, ev: Any, kind: str, started: date | None, done: date | None,
              today: date | None = None) -> LimitRow:
@@ -100,7 +118,28 @@ class Limits:
                         done_on=done.isoformat() if done else None, due=dl.due.isoformat(),
                         status=status, calendar_complete=dl.calendar_complete)
 
+    def _procedures(self, ev: Any) -> None:
+        meta = ev.meta
+        lid = meta.listing_id
+        p = self._proc.setdefault(lid, Procedures(lid))
+        if isinstance(ev, DebtorListed):
+            self._listing_no[lid] = meta.decision_no
+        elif isinstance(ev, VerificationOpened):
+            self._objections.append(ev)
+        elif isinstance(ev, ReconsiderationApplied):
+            if p.dismissal is None:
+                return  # not believable as such: the court store refuses it
+            self._applications.append((ev, p.dismissal))
+            self._pending[lid] = ev
+        elif isinstance(ev, ReconsiderationDecided):
+            applied = self._pending.pop(lid, None)
+            if applied is None:
+                return
+            self._decided[applied.meta.event_id] = ev
+        p.add(ev)
+
     def add(self, ev: Any) -> None:
+        self._procedures(ev)
         meta = ev.meta
         kind = _action_kind(ev)
         if kind is not None:
@@ -118,7 +157,29 @@ class Limits:
         """Every row, objections still under review included (pending or overdue today)."""
         still_open = [self._row(ev, "verification_review", received, None, today)
                       for ev, received in self._open.values()]
-        return self._rows + still_open
+        return self._rows + still_open + self._due_process(today)
+
+    def _due_process(self, today: date) -> list[LimitRow]:
+        """The debtor's objection within 10 days of being served the listing decision; the
+        application for reconsideration within 10 days of being served the dismissal; the
+        higher court's decision within 15 days of receiving it (policy 四(二)3). Without a
+        recorded service the first two are not assessable."""
+        out: list[LimitRow] = []
+        for ev in self._objections:
+            lid = ev.meta.listing_id
+            served = self._proc[lid].served_on.get(self._listing_no.get(lid, ""))
+            out.append(self._row(ev, "objection", served, ev.objection_received_on, today))
+        for ev, dismissal in self._applications:
+            served = self._proc[ev.meta.listing_id].served_on.get(dismissal)
+            out.append(self._row(ev, "reconsideration", served, ev.received_on, today))
+            decided = self._decided.get(ev.meta.event_id)
+            row = self._row(ev, "reconsideration_decision", ev.received_on,
+                            deadlines.local_date(decided.meta.decided_at) if decided else None,
+                            today)
+            if decided is not None:
+                row.decision_no = decided.meta.decision_no
+            out.append(row)
+        return out
 
 
 def court_summary(rows: list[LimitRow]) -> list[dict[str, Any]]:

@@ -39,6 +39,8 @@ from hub.domain.deadlines import local_date
 from hub.domain.events import (
     CourtEvent,
     DebtorListed,
+    DecisionServed,
+    EmployerNotified,
     EventMeta,
     Ground,
     ListingChanges,
@@ -46,6 +48,9 @@ from hub.domain.events import (
     ListingRevoked,
     ListingShielded,
     Performance,
+    ReconsiderationApplied,
+    ReconsiderationDecided,
+    ReconsiderationOutcome,
     RelatedPerson,
     RevokeReason,
     Role,
@@ -63,7 +68,12 @@ __all__ = [
     "ACTIONS",
     "CHANGE_KEYS",
     "MAX_LISTING_ID",
+    "PROCEDURE_ACTIONS",
+    "ApplyReconsiderationDecision",
     "CloseVerificationDecision",
+    "DecideReconsiderationDecision",
+    "NotifyEmployerDecision",
+    "ServeDecision",
     "CorrectDecision",
     "Decision",
     "DecisionError",
@@ -351,6 +361,58 @@ class CloseVerificationDecision(_DecisionBase):
     outcome: VerificationOutcome
 
 
+class _ProcedureBase(_DecisionBase):
+    """A due-process record (hub.domain.procedures): `decision_no` numbers the record (the
+    court's document of the act: proof of service, the higher court's ruling…)."""
+
+    def _check_day(self, key: str, day: date) -> list[tuple[str, str]]:
+        if day > local_date(self.decided_at):
+            return [(key, "after the day of decided_at")]
+        return []
+
+
+class ServeDecision(_ProcedureBase):
+    """`serve` — 送達: a decision of the listing served on the debtor (policy 四(二)2)."""
+
+    action: Literal["serve"] = "serve"
+    served_decision_no: Text
+    served_on: InDate
+
+    def _problems(self) -> list[tuple[str, str]]:
+        if self.served_decision_no == self.decision_no:
+            return [("served_decision_no", "names this record itself")]
+        return self._check_day("served_on", self.served_on)
+
+
+class ApplyReconsiderationDecision(_ProcedureBase):
+    """`apply_reconsideration` — 復議 applied for at the higher court (policy 四(二)3)."""
+
+    action: Literal["apply_reconsideration"] = "apply_reconsideration"
+    higher_court: Text
+    received_on: InDate
+
+    def _problems(self) -> list[tuple[str, str]]:
+        return self._check_day("received_on", self.received_on)
+
+
+class DecideReconsiderationDecision(_ProcedureBase):
+    """`decide_reconsideration` — the higher court's 復議 decision (policy 四(二)3)."""
+
+    action: Literal["decide_reconsideration"] = "decide_reconsideration"
+    outcome: ReconsiderationOutcome
+
+
+class NotifyEmployerDecision(_ProcedureBase):
+    """`notify_employer` — 通報其所在單位, for a listing not published (policy 三(一))."""
+
+    action: Literal["notify_employer"] = "notify_employer"
+    employer: Text
+    notified_on: InDate
+
+    def _problems(self) -> list[tuple[str, str]]:
+        return self._check_day("notified_on", self.notified_on)
+
+
 Decision = (
     ListDecision
     | ShieldDecision
@@ -358,6 +420,10 @@ Decision = (
     | CorrectDecision
     | OpenVerificationDecision
     | CloseVerificationDecision
+    | ServeDecision
+    | ApplyReconsiderationDecision
+    | DecideReconsiderationDecision
+    | NotifyEmployerDecision
 )
 
 _MODELS: dict[str, type[_DecisionBase]] = {
@@ -367,7 +433,13 @@ _MODELS: dict[str, type[_DecisionBase]] = {
     "correct": CorrectDecision,
     "open_verification": OpenVerificationDecision,
     "close_verification": CloseVerificationDecision,
+    "serve": ServeDecision,
+    "apply_reconsideration": ApplyReconsiderationDecision,
+    "decide_reconsideration": DecideReconsiderationDecision,
+    "notify_employer": NotifyEmployerDecision,
 }
+PROCEDURE_ACTIONS = frozenset(
+    {"serve", "apply_reconsideration", "decide_reconsideration", "notify_employer"})
 ACTIONS: tuple[str, ...] = tuple(_MODELS)
 
 
@@ -561,4 +633,15 @@ def to_event(decision: Decision, meta: EventMeta) -> CourtEvent:
         return VerificationOpened(meta=meta, objection_received_on=decision.objection_received_on)
     if isinstance(decision, CloseVerificationDecision):
         return VerificationClosed(meta=meta, outcome=decision.outcome)
+    if isinstance(decision, ServeDecision):
+        return DecisionServed(meta=meta, served_decision_no=decision.served_decision_no,
+                              served_on=decision.served_on)
+    if isinstance(decision, ApplyReconsiderationDecision):
+        return ReconsiderationApplied(meta=meta, higher_court=decision.higher_court,
+                                      received_on=decision.received_on)
+    if isinstance(decision, DecideReconsiderationDecision):
+        return ReconsiderationDecided(meta=meta, outcome=decision.outcome)
+    if isinstance(decision, NotifyEmployerDecision):
+        return EmployerNotified(meta=meta, employer=decision.employer,
+                                notified_on=decision.notified_on)
     raise TypeError(f"not a decision: {type(decision).__name__}")

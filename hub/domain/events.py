@@ -32,6 +32,13 @@ __all__ = [
     "CourtEvent",
     "CourtReference",
     "DebtorListed",
+    "DecisionServed",
+    "EmployerNotified",
+    "PROCEDURE_EVENT_TYPES",
+    "ProcedureEvent",
+    "ReconsiderationApplied",
+    "ReconsiderationDecided",
+    "ReconsiderationOutcome",
     "DeletionConfirmed",
     "DeletionNotice",
     "DeletionReason",
@@ -284,6 +291,64 @@ class VerificationClosed(BaseModel):
     outcome: VerificationOutcome
 
 
+class ReconsiderationOutcome(StrEnum):
+    upheld = "upheld"
+    overturned = "overturned"
+
+
+# Procedures (issue #21): facts of the listing's due process that change no measure.
+class DecisionServed(BaseModel):
+    """送達: a decision of the listing was served on the debtor."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.DecisionServed"
+
+    meta: EventMeta
+    served_decision_no: str
+    served_on: date
+
+
+class ReconsiderationApplied(BaseModel):
+    """復議 applied for at the higher court, after an objection was dismissed."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.ReconsiderationApplied"
+
+    meta: EventMeta
+    higher_court: str
+    received_on: date
+
+
+class ReconsiderationDecided(BaseModel):
+    """復議 decided by the higher court."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.ReconsiderationDecided"
+
+    meta: EventMeta
+    outcome: ReconsiderationOutcome
+
+
+class EmployerNotified(BaseModel):
+    """通報其所在單位: the employer of a non-public debtor was notified (policy 三(一))."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.EmployerNotified"
+
+    meta: EventMeta
+    employer: str
+    notified_on: date
+
+
+ProcedureEvent = DecisionServed | ReconsiderationApplied | ReconsiderationDecided | EmployerNotified
+
+PROCEDURE_EVENT_TYPES: tuple[type[BaseModel], ...] = (
+    DecisionServed,
+    ReconsiderationApplied,
+    ReconsiderationDecided,
+    EmployerNotified,
+)
+
 CourtEvent = (
     DebtorListed
     | ListingShielded
@@ -291,6 +356,10 @@ CourtEvent = (
     | ListingCorrected
     | VerificationOpened
     | VerificationClosed
+    | DecisionServed
+    | ReconsiderationApplied
+    | ReconsiderationDecided
+    | EmployerNotified
 )
 
 COURT_EVENT_TYPES: tuple[type[BaseModel], ...] = (
@@ -300,6 +369,7 @@ COURT_EVENT_TYPES: tuple[type[BaseModel], ...] = (
     ListingCorrected,
     VerificationOpened,
     VerificationClosed,
+    *PROCEDURE_EVENT_TYPES,
 )
 
 
@@ -511,6 +581,7 @@ AVRO_ENUM_NAMES: dict[type[StrEnum], str] = {
     ShieldReason: "credithub.court.ShieldReason",
     RevokeReason: "credithub.court.RevokeReason",
     VerificationOutcome: "credithub.court.VerificationOutcome",
+    ReconsiderationOutcome: "credithub.court.ReconsiderationOutcome",
     AckTrigger: "credithub.unit.AckTrigger",
     BoundRole: "credithub.unit.BoundRole",
     MeasureAction: "credithub.unit.MeasureAction",

@@ -19,10 +19,12 @@ from pydantic import BaseModel, ConfigDict
 from hub.domain.deadlines import local_date
 from hub.domain.decisions import Decision, meta_for, to_event
 from hub.domain.events import (
+    PROCEDURE_EVENT_TYPES,
     AwareDatetime,
     BoundRole,
     CourtEvent,
     DebtorListed,
+    EmployerNotified,
     Ground,
     ListingCorrected,
     ListingRevoked,
@@ -66,6 +68,8 @@ RULE_PERIOD_EXPIRED = "Provisions art. 2: only a fixed period can expire"
 RULE_CORRECT = "court-decisions.md correct: same validation as on list (Provisions art. 2, 6)"
 RULE_VERIFICATION = "policy 四(二)3, Provisions art. 11: one verification at a time"
 RULE_LIST = "court-decisions.md list; Provisions art. 1, 2, 6"
+RULE_PROCEDURE = "court-decisions.md: a procedure record follows the listing it is about"
+RULE_EMPLOYER_NOTICE = "policy 三(一): the employer is notified of a listing that is not published"
 
 
 class DomainError(ValueError):
@@ -219,6 +223,24 @@ def _corrected(state: ListingState, event: ListingCorrected) -> dict[str, object
     return update
 
 
+def _procedure(state: ListingState, event: CourtEvent) -> ListingState:
+    """A due-process record (hub.domain.procedures): the listing's state is unchanged; what
+    the record may follow in the listing's history is checked by `Procedures`."""
+    meta = event.meta
+    lid = meta.listing_id
+    if meta.decided_at < state.listed_at:
+        raise _fail(f"decided_at {meta.decided_at.isoformat()} precedes the listing"
+                    f" ({state.listed_at.isoformat()})", RULE_PROCEDURE, lid, "decided_at")
+    if isinstance(event, EmployerNotified):
+        if state.public:
+            raise _fail(f"listing {lid!r} is published: its employer is notified only when it"
+                        " is not (public=false)", RULE_EMPLOYER_NOTICE, lid, "action")
+        if state.status is not Status.listed:
+            raise _fail(f"listing {lid!r} is {state.status.value}", RULE_EMPLOYER_NOTICE, lid,
+                        "action")
+    return state
+
+
 def apply(state: ListingState | None, event: CourtEvent) -> ListingState:
     """The listing after `event`; TransitionError if the current state does not allow it."""
     meta = event.meta
@@ -234,6 +256,8 @@ def apply(state: ListingState | None, event: CourtEvent) -> ListingState:
             f"event for {meta.court_code}/{lid} applied to {state.court_code}/{state.listing_id}",
             RULE_IDENTITY, lid, "court_code" if lid == state.listing_id else "listing_id",
         )
+    if isinstance(event, PROCEDURE_EVENT_TYPES):
+        return _procedure(state, event)
     if state.status is Status.revoked:
         raise _fail(f"listing {lid!r} is revoked", RULE_REVOKED, lid)
     if meta.decided_at < state.last_decided_at:

@@ -25,9 +25,10 @@ import orjson
 
 from hub import codec, db
 from hub.config import Settings
-from hub.domain.decisions import DecisionError, meta_for, parse_line, to_event
+from hub.domain.decisions import PROCEDURE_ACTIONS, DecisionError, meta_for, parse_line, to_event
 from hub.domain.events import CourtEvent
 from hub.domain.listing import ListingState, TransitionError, apply
+from hub.domain.procedures import Procedures
 from hub.errors import InputError
 from hub.keys import court_signer, ensure_key
 from hub.ledger import GENESIS_HASH, SigningKey, chain_hash, leaf_hash
@@ -56,7 +57,8 @@ Progress = Callable[[int], None]
 Item = tuple[Any, ...]
 # A court's signatures, Merkle leaf hashes and Kafka records (`relay.record_tail`).
 _Signed = tuple[list[bytes], list[bytes], list[bytes]]
-_CODE, _NO, _LID = (Prepared._fields.index(f) for f in ("court_code", "decision_no", "listing_id"))
+_CODE, _NO, _LID, _ACTION = (Prepared._fields.index(f)
+                             for f in ("court_code", "decision_no", "listing_id", "action"))
 
 DECISION_COLUMNS = (
     "court_code", "decision_no", "listing_id", "action", "decided_at", "court_seq", "event_id",
@@ -277,6 +279,21 @@ def _submit(
     return result
 
 
+def _procedures(cur: Any, sch: str, listing_ids: set[str]) -> dict[str, Procedures]:
+    """`hub.domain.procedures.Procedures` of these listings, from their recorded events."""
+    if not listing_ids:
+        return {}
+    out = {lid: Procedures(lid) for lid in listing_ids}
+    cur.execute(
+        f"SELECT d.listing_id, o.value FROM {sch}.decisions d JOIN {sch}.outbox o"
+        " ON o.court_code = d.court_code AND o.court_seq = d.court_seq"
+        " WHERE d.listing_id = ANY(%s) ORDER BY d.listing_id, d.court_seq",
+        (sorted(listing_ids),))
+    for lid, value in cur.fetchall():
+        out[lid].add(codec.decode(bytes(value)))
+    return out
+
+
 def _slow_event(
     text: list[str], line: int, seq: int, prev_hash: bytes, recorded_at: datetime
 ) -> CourtEvent:
@@ -369,6 +386,9 @@ def _record(
             lid: store.state_of(state, value) for lid, state, value in cur.fetchall()
         }
         stored = set(states)  # listings that exist (and are locked); the others are new
+        # the due-process history of the listings this file records a procedure of
+        procedures = _procedures(cur, sch, {p[_LID] for p in prepared
+                                            if p[_ACTION] in PROCEDURE_ACTIONS})
 
         errors: list[DecisionError] = []
         # COPY binary rows, built here with each column's known type (store.binary_row
@@ -417,12 +437,18 @@ def _record(
                     checked.add(code)
                 states[lid] = value
                 fresh[lid] = copytext.new_listing_line(lid_f, code_f, rec_field, subject_f)
+                if lid in procedures:
+                    procedures[lid].decided(no, decided_at)
             else:
                 event = _slow_event(text, line, seq, head.hash, recorded_at)
                 if isinstance(state, bytes):
                     state = store.listed_state(state)
                 try:
-                    states[lid] = apply(state, event)
+                    after = apply(state, event)
+                    if lid in procedures:
+                        procedures[lid].check(event)
+                        procedures[lid].add(event)
+                    states[lid] = after
                 except TransitionError as e:
                     errors.append(DecisionError(line, e.key or "action", str(e)))
                     continue

@@ -30,9 +30,10 @@ def test_court_limits_met_missed_and_not_assessable(hub_settings: Settings) -> N
     status = {(r["listing_id"], r["rule"]): r["status"] for r in doc["limits"]}
     assert status == {("OK", "shield"): "on_time", ("LATE", "shield"): "late",
                       ("NOSTART", "revoke"): "not_assessable",
-                      ("OBJ", "verification_review"): "late"}
+                      ("OBJ", "verification_review"): "late",
+                      ("OBJ", "objection"): "not_assessable"}  # no service recorded
     [court] = doc["courts"]
-    assert (court["actions"], court["on_time"], court["late"], court["not_assessable"]) == (4, 1, 2, 1)
+    assert (court["actions"], court["on_time"], court["late"], court["not_assessable"]) == (5, 1, 2, 2)
     assert all(r["clause"].startswith(("policy", "Provisions")) for r in doc["limits"])
     assert isinstance(doc["calendar_complete"], bool)
     csv = run_hub(s, "audit", "compliance", "--format", "csv").stdout

@@ -183,6 +183,80 @@ def close_data(
     return _with(data, overrides, drop)
 
 
+def number_of(listing_id: str, action: str) -> str:
+    """The decision_no the builders give `action` of `listing_id` by default."""
+    return f"(2026)閩0402執{listing_id}號-{action}"
+
+
+def _day(at: str) -> str:
+    return datetime.fromisoformat(at).astimezone(CST).date().isoformat()
+
+
+def serve_data(
+    listing_id: str = "L1",
+    served: str = "list",
+    *,
+    served_on: str | None = None,
+    decision_no: str | None = None,
+    decided_at: str | None = None,
+    drop: Iterable[str] = (),
+    **overrides: Any,
+) -> dict[str, Any]:
+    """`serve` of the listing's `served` decision (an action name: its default number)."""
+    decided = decided_at or when(3)
+    data = _common("serve", listing_id, decision_no or number_of(listing_id, f"serve-{served}"),
+                   decided)
+    data["served_decision_no"] = number_of(listing_id, served)
+    data["served_on"] = served_on or _day(decided)
+    return _with(data, overrides, drop)
+
+
+def apply_reconsideration_data(
+    listing_id: str = "L1",
+    *,
+    received_on: str | None = None,
+    decision_no: str | None = None,
+    decided_at: str | None = None,
+    drop: Iterable[str] = (),
+    **overrides: Any,
+) -> dict[str, Any]:
+    decided = decided_at or when(30)
+    data = _common("apply_reconsideration", listing_id, decision_no, decided)
+    data["higher_court"] = "三明市中級人民法院"
+    data["received_on"] = received_on or _day(decided)
+    return _with(data, overrides, drop)
+
+
+def decide_reconsideration_data(
+    listing_id: str = "L1",
+    outcome: str = "upheld",
+    *,
+    decision_no: str | None = None,
+    decided_at: str | None = None,
+    drop: Iterable[str] = (),
+    **overrides: Any,
+) -> dict[str, Any]:
+    data = _common("decide_reconsideration", listing_id, decision_no, decided_at or when(40))
+    data["outcome"] = outcome
+    return _with(data, overrides, drop)
+
+
+def notify_employer_data(
+    listing_id: str = "L1",
+    *,
+    notified_on: str | None = None,
+    decision_no: str | None = None,
+    decided_at: str | None = None,
+    drop: Iterable[str] = (),
+    **overrides: Any,
+) -> dict[str, Any]:
+    decided = decided_at or when(2)
+    data = _common("notify_employer", listing_id, decision_no, decided)
+    data["employer"] = "三明某某機械廠"
+    data["notified_on"] = notified_on or _day(decided)
+    return _with(data, overrides, drop)
+
+
 def line(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False)
 

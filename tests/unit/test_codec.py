@@ -31,6 +31,10 @@ TOP_LEVEL = [
     events.ListingCorrected,
     events.VerificationOpened,
     events.VerificationClosed,
+    events.DecisionServed,
+    events.ReconsiderationApplied,
+    events.ReconsiderationDecided,
+    events.EmployerNotified,
     events.CourtCheckpoint,
     events.UnitAcknowledged,
     events.UnitAckBatch,
@@ -202,6 +206,18 @@ def sample(cls: type[BaseModel]) -> Any:
         ),
         events.VerificationClosed: events.VerificationClosed(
             meta=_meta(6), outcome=events.VerificationOutcome.dismissed
+        ),
+        events.DecisionServed: events.DecisionServed(
+            meta=_meta(7), served_decision_no="(2026)閩0402執123號之六", served_on=date(2026, 3, 9)
+        ),
+        events.ReconsiderationApplied: events.ReconsiderationApplied(
+            meta=_meta(8), higher_court="三明市中級人民法院", received_on=date(2026, 3, 12)
+        ),
+        events.ReconsiderationDecided: events.ReconsiderationDecided(
+            meta=_meta(9), outcome=events.ReconsiderationOutcome.overturned
+        ),
+        events.EmployerNotified: events.EmployerNotified(
+            meta=_meta(10), employer="三明某某機械廠", notified_on=date(2026, 3, 3)
         ),
         events.CourtCheckpoint: events.CourtCheckpoint(
             court_code="350402",

@@ -65,8 +65,11 @@ def test_an_objection_is_reviewed_within_fifteen_days() -> None:
 
 def test_an_objection_still_open_is_overdue_or_pending() -> None:
     datas = (list_data("X", decided_at=when(0)), open_data("X", decided_at=when(20)))
-    assert [r.status for r in _rows(*datas, today=date(2026, 3, 24))] == ["pending"]
-    assert [r.status for r in _rows(*datas, today=date(2026, 6, 1))] == ["overdue"]
+    # (and the debtor's own 10 days cannot be assessed: no service of the listing recorded)
+    assert [(r.rule, r.status) for r in _rows(*datas, today=date(2026, 3, 24))] == [
+        ("verification_review", "pending"), ("objection", "not_assessable")]
+    assert [r.status for r in _rows(*datas, today=date(2026, 6, 1))
+            if r.rule == "verification_review"] == ["overdue"]
 
 
 def test_a_deadline_in_a_year_without_published_workdays_says_so() -> None:

@@ -26,6 +26,10 @@ TOP_LEVEL = {
     "credithub.court.ListingCorrected",
     "credithub.court.VerificationOpened",
     "credithub.court.VerificationClosed",
+    "credithub.court.DecisionServed",
+    "credithub.court.ReconsiderationApplied",
+    "credithub.court.ReconsiderationDecided",
+    "credithub.court.EmployerNotified",
     "credithub.court.CourtCheckpoint",
     "credithub.unit.UnitAcknowledged",
     "credithub.unit.UnitAckBatch",
@@ -278,13 +282,13 @@ def test_cli_ok_table_and_json(schema_copy: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy)])
     assert result.exit_code == 0, result.output
-    assert "12 records, 12 versions: compatible" in result.stdout
+    assert "16 records, 16 versions: compatible" in result.stdout
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy), "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {
         "ok": True,
-        "records": 12,
-        "versions": 12,
+        "records": 16,
+        "versions": 16,
         "incompatibilities": [],
     }
 
@@ -304,7 +308,7 @@ def test_cli_json_on_incompatibility(schema_copy: Path) -> None:
     )
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert report["ok"] is False and report["versions"] == 13
+    assert report["ok"] is False and report["versions"] == 17
     assert report["incompatibilities"][0]["field"] == "court_level"
     assert report["incompatibilities"][0]["reader_version"] == 2
 
