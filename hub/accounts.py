@@ -80,11 +80,17 @@ def grants_for(s: Settings, account: Account) -> list[Grant]:
             Grant(Op.WRITE, ResourceType.TOPIC, f"{p}court.", PREFIXED),
             Grant(Op.READ, ResourceType.TOPIC, f"{p}court.", PREFIXED),
             Grant(Op.DESCRIBE, ResourceType.TOPIC, f"{p}court.", PREFIXED),
+            # the supervising body's records are written with the court's tools; each is
+            # believed only under its own signer's key (hub.signed)
+            *[Grant(op, ResourceType.TOPIC, s.supervision_topic)
+              for op in (Op.WRITE, Op.READ, Op.DESCRIBE)],
             Grant(Op.IDEMPOTENT_WRITE, ResourceType.CLUSTER, "kafka-cluster"),
         ]
     if account.kind == "unit":
         slug = account.ident
-        own = [s.ack_topic(slug), s.dlq_topic(slug)]
+        # supervision.v1: its complaints (signed by the unit: another unit's key would not
+        # be believed there)
+        own = [s.ack_topic(slug), s.dlq_topic(slug), s.supervision_topic]
         return [
             Grant(Op.READ, ResourceType.TOPIC, f"{p}court.", PREFIXED),
             Grant(Op.DESCRIBE, ResourceType.TOPIC, f"{p}court.", PREFIXED),

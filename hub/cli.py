@@ -25,6 +25,7 @@ GROUPS: dict[str, str] = {
     "agency": "consumers.agency.cli:agency",
     "audit": "consumers.audit.cli:audit",
     "accounts": "hub.accounts_cli:accounts_group",
+    "supervise": "hub.supervise_cli:supervise",
 }
 
 

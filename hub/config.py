@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         """Deletion notices to republishing sites and their confirmations (policy 四(二)7)."""
         return self.topic("court.republication.v1")
 
+    @property
+    def supervision_topic(self) -> str:
+        """Formal notices and talks of the supervising body, units' complaints (四(二)8, 四(四))."""
+        return self.topic("supervision.v1")
+
     def ack_topic(self, unit: str) -> str:
         return self.topic(f"acks.{unit}.v1")
 

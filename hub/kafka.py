@@ -129,7 +129,7 @@ def topic_specs(s: Settings, units: Iterable[str] = ()) -> list[TopicSpec]:
     base = {"min.insync.replicas": str(s.topic_min_insync_replicas), "cleanup.policy": "delete"}
     forever = base | {"retention.ms": INFINITE, "retention.bytes": INFINITE}
     specs = [TopicSpec(s.court_topic, forever), TopicSpec(s.checkpoint_topic, forever),
-             TopicSpec(s.republication_topic, forever)]
+             TopicSpec(s.republication_topic, forever), TopicSpec(s.supervision_topic, forever)]
     for unit in units:
         specs.append(TopicSpec(s.ack_topic(unit), forever))
         specs.append(TopicSpec(s.dlq_topic(unit), forever))

@@ -21,6 +21,11 @@ def unit_signer(unit: str) -> str:
     return f"unit:{unit}"
 
 
+def supervisor_signer(body: str) -> str:
+    """The key of a supervising body (全市執行聯動機制工作領導小組, policy 四(四))."""
+    return f"supervisor:{body}"
+
+
 def republisher_signer(site: str) -> str:
     """The key of a republishing site (policy 四(二)7), made by `hub court republishers add`."""
     return f"republisher:{site}"

@@ -15,14 +15,18 @@ from pydantic import BaseModel
 
 from hub import codec
 from hub.domain.events import (
+    ComplaintAnswered,
+    ComplaintReceived,
     CourtCheckpoint,
     DeletionConfirmed,
     DeletionNotice,
+    FormalNotice,
+    FormalTalk,
     UnitAckBatch,
     UnitAcknowledged,
     UnitCheckpoint,
 )
-from hub.keys import court_signer, republisher_signer, unit_signer
+from hub.keys import court_signer, republisher_signer, supervisor_signer, unit_signer
 from hub.ledger import (
     SignatureError,
     SigningKey,
@@ -39,10 +43,13 @@ def sign(key: SigningKey, value: bytes) -> list[tuple[str, bytes]]:
 
 
 def expected_signer(model: BaseModel) -> str:
-    if isinstance(model, UnitAcknowledged | UnitAckBatch | UnitCheckpoint):
+    if isinstance(model, UnitAcknowledged | UnitAckBatch | UnitCheckpoint | ComplaintReceived
+                  | ComplaintAnswered):
         return unit_signer(model.unit)
     if isinstance(model, CourtCheckpoint | DeletionNotice):
         return court_signer(model.court_code)
+    if isinstance(model, FormalNotice | FormalTalk):
+        return supervisor_signer(model.body)
     if isinstance(model, DeletionConfirmed):
         return republisher_signer(model.site)
     meta = getattr(model, "meta", None)

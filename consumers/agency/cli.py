@@ -311,10 +311,11 @@ def run_all(units: str | None, until_idle: bool, fmt: str) -> None:
 
 
 def _register() -> None:
-    from consumers.agency import cli_screening
+    from consumers.agency import cli_complaints, cli_screening
 
     agency.add_command(cli_screening.api_keys)
     agency.add_command(cli_screening.queries)
+    agency.add_command(cli_complaints.complaints)
 
 
 _register()

@@ -215,10 +215,19 @@ def trail(listing_id: str, fmt: str) -> None:
 
 
 UNIT_COLUMNS = ["unit", "concerned", "acked", "late", "missing", "p50_s", "p95_s", "notice_due",
-                "calendar_complete"]
+                "calendar_complete", "failures_found"]
 COURT_COLUMNS = ["court_code", "actions", "on_time", "late", "overdue", "pending", "not_assessable"]
 LIMIT_COLUMNS = ["court_code", "listing_id", "decision_no", "rule", "status", "started_on",
                  "done_on", "due", "limit", "clause", "calendar_complete", "site"]
+SUPERVISION_COLUMNS = ["unit", "notices", "second_notice_within_year", "honours_barred_until",
+                       "talks", "noticed_after_talk", "complaints", "complaints_open",
+                       "should_have_acted"]
+
+
+def _cell(v: Any) -> Any:
+    return "" if v is None else v
+
+
 SHOW_ITEMS = 20  # rows of a table of items; JSON and CSV have them all
 SITE_COLUMNS = ["site", "notices", "on_time", "late", "overdue", "pending", "flagged",
                 "calendar_complete"]
@@ -278,6 +287,10 @@ def _compliance_table(doc: dict[str, Any]) -> None:
                     ["listing_id", "rule", "status", "started_on", "done_on", "due", "clause"],
                     [[i["listing_id"], i["rule"], i["status"], i["started_on"] or "not recorded",
                       i["done_on"] or "", i["due"] or "", i["clause"]] for i in items])
+    if doc["supervision"]:
+        print_table("supervision: formal notices (通報), talks (約談), complaints (policy 四(二)8, 四(四))",
+                    SUPERVISION_COLUMNS, [[_cell(r[c]) for c in SUPERVISION_COLUMNS]
+                                          for r in doc["supervision"]])
     if doc["republishers"]:
         print_table("republishing sites: deletions within 3 working days (policy 四(二)7)",
                     SITE_COLUMNS, [[d[c] for c in SITE_COLUMNS] for d in doc["republishers"]])

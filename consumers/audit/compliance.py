@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from consumers.audit import history, republication
+from consumers.audit import history, republication, supervision
 from consumers.audit.concern import with_concerns
 from consumers.audit.limits import Limits, court_summary
 from hub.config import Settings
 from hub.domain import deadlines
 from hub.domain.events import AckTrigger
+from hub.supervision import read as read_supervision
 
 # policy 四(四): a unit notified (通報) twice or more loses honours; each failure (late or
 # missing acknowledgement) in the period counts towards a formal notice.
@@ -76,13 +77,17 @@ def compliance(s: Settings, start: date | None = None, end: date | None = None,
             latencies.setdefault(unit, []).append((done - meta.recorded_at).total_seconds())
             if deadlines.local_date(done) > due.due:
                 u["late"] += 1
+    # complaints found founded by the unit itself count as failures (policy 四(二)8, 四(四))
+    supervised = supervision.summary(read_supervision(s), start, end)
+    found = {r["unit"]: r["should_have_acted"] for r in supervised}
     rows = []
     for unit in sorted(units):
         u = units[unit]
         lat = latencies.get(unit, [])
         u["p50_s"] = _pct(lat, 0.5)
         u["p95_s"] = _pct(lat, 0.95)
-        u["notice_due"] = u["late"] + u["missing"] >= NOTICE_THRESHOLD
+        u["failures_found"] = found.get(unit, 0)
+        u["notice_due"] = u["late"] + u["missing"] + u["failures_found"] >= NOTICE_THRESHOLD
         rows.append(u)
     today = deadlines.local_date(datetime.now(UTC))
     limit_rows = [r for r in limits.rows(today)
@@ -97,6 +102,7 @@ def compliance(s: Settings, start: date | None = None, end: date | None = None,
         "units": rows,
         "courts": court_summary(limit_rows),
         "republishers": republication.sites(site_rows),
+        "supervision": supervised,
         "limits": [r.doc() for r in limit_rows + site_rows],
         "notes": sorted(notes),
         "calendar_complete": not notes,

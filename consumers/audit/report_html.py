@@ -125,6 +125,15 @@ def render(doc: dict[str, Any], backlog: list[tuple[str, int]], title: str) -> s
     ["notice" if d["flagged"] else "" for d in sites])}
 <h3>Deletions late or overdue</h3>{_table(["site", "listing", "status", "started", "deleted",
     "due"], site_items)}"""
+    sup = doc.get("supervision", [])
+    sup_rows = [[r["unit"], r["notices"], "yes" if r["second_notice_within_year"] else "",
+                 r["honours_barred_until"] or "", r["talks"], "yes" if r["noticed_after_talk"] else "",
+                 r["complaints"], r["complaints_open"], r["should_have_acted"]] for r in sup]
+    supervision = "" if not sup else f"""
+<h2>Supervision: formal notices (通報), talks (約談) and complaints (policy 四(二)8, 四(四))</h2>
+{_table(["unit", "notices", "2nd within a year", "honours barred until", "talks",
+         "noticed after a talk", "complaints", "open", "should have acted"], sup_rows,
+        ["notice" if r["second_notice_within_year"] else "" for r in sup])}"""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
 <style>{CSS}</style></head><body>
@@ -141,6 +150,7 @@ court time limits (policy 四(二)9, 四(四); Provisions art. 10, 12).</p>
     "overdue", "pending", "not assessable"], court_rows)}
 <h2>Limits not met, or not assessable (no start time in the log)</h2>{_table(["listing",
     "decision", "rule", "status", "started", "done", "due", "limit", "clause", "calendar"], items)}
+{supervision}
 {republishers}
 </body></html>
 """

@@ -30,10 +30,15 @@ __all__ = [
     "BoundRole",
     "CourtCheckpoint",
     "CourtEvent",
+    "ComplaintAnswered",
+    "ComplaintFinding",
+    "ComplaintReceived",
     "CourtReference",
     "DebtorListed",
     "DecisionServed",
     "EmployerNotified",
+    "FormalNotice",
+    "FormalTalk",
     "PROCEDURE_EVENT_TYPES",
     "ProcedureEvent",
     "ReconsiderationApplied",
@@ -67,6 +72,7 @@ __all__ = [
     "batch_id_for",
     "deletion_notice_id",
     "event_id_for",
+    "supervision_id",
 ]
 
 # Fixed namespace of event ids (docs/events.md: event_id = UUID5 of `court_code/decision_no`).
@@ -571,6 +577,81 @@ def deletion_notice_id(site: str, event_id: str) -> str:
     return uuid5_text(DELETION_NOTICE_NAMESPACE, f"{site}/{event_id}")
 
 
+
+# ------------------------------------------------------------------ supervision (四(二)8, 四(四))
+class ComplaintFinding(StrEnum):
+    unfounded = "unfounded"
+    should_have_acted = "should_have_acted"
+
+
+class FormalNotice(BaseModel):
+    """通報 of a unit by the supervising body (policy 四(四))."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.supervision.FormalNotice"
+
+    notice_id: str
+    body: str
+    ref: str
+    unit: str
+    reason: str
+    event_ids: list[str]
+    issued_on: date
+    recorded_at: AwareDatetime
+
+
+class FormalTalk(BaseModel):
+    """約談 of a unit by the supervising body (policy 四(四))."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.supervision.FormalTalk"
+
+    talk_id: str
+    body: str
+    ref: str
+    unit: str
+    reason: str
+    held_on: date
+    recorded_at: AwareDatetime
+
+
+class ComplaintReceived(BaseModel):
+    """投訴舉報 received by a unit (policy 四(二)8)."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.supervision.ComplaintReceived"
+
+    complaint_id: str
+    unit: str
+    ref: str
+    listing_id: str | None = None
+    about: str
+    received_on: date
+    recorded_at: AwareDatetime
+
+
+class ComplaintAnswered(BaseModel):
+    """A unit's answer to a complaint (policy 四(二)8)."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.supervision.ComplaintAnswered"
+
+    complaint_id: str
+    unit: str
+    finding: ComplaintFinding
+    acted_on: date | None = None
+    answered_on: date
+    recorded_at: AwareDatetime
+
+
+# Fixed forever: a supervision record's id names its document (`body/ref`, `unit/ref`).
+SUPERVISION_NAMESPACE = uuid.UUID("7e4a1c93-2b5d-5e6f-9a08-c1d2e3f4a5b6")
+
+
+def supervision_id(owner: str, ref: str) -> str:
+    return uuid5_text(SUPERVISION_NAMESPACE, f"{owner}/{ref}")
+
+
 # Avro full names of the enums (an enum class cannot carry AVRO_NAME without it becoming a
 # member).
 AVRO_ENUM_NAMES: dict[type[StrEnum], str] = {
@@ -586,4 +667,5 @@ AVRO_ENUM_NAMES: dict[type[StrEnum], str] = {
     BoundRole: "credithub.unit.BoundRole",
     MeasureAction: "credithub.unit.MeasureAction",
     DeletionReason: "credithub.republish.DeletionReason",
+    ComplaintFinding: "credithub.supervision.ComplaintFinding",
 }

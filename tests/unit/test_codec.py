@@ -41,6 +41,10 @@ TOP_LEVEL = [
     events.UnitCheckpoint,
     events.DeletionNotice,
     events.DeletionConfirmed,
+    events.FormalNotice,
+    events.FormalTalk,
+    events.ComplaintReceived,
+    events.ComplaintAnswered,
 ]
 CST = timezone(timedelta(hours=8))
 
@@ -293,6 +297,27 @@ def sample(cls: type[BaseModel]) -> Any:
             site="credit-news", listing_id="350402-2026-000123",
             deleted_at=datetime(2026, 5, 11, 1, 0, tzinfo=UTC),
             confirmed_at=datetime(2026, 5, 11, 1, 5, tzinfo=UTC),
+        ),
+        events.FormalNotice: events.FormalNotice(
+            notice_id=events.supervision_id("leading-group", "(2026)通報3號"), body="leading-group",
+            ref="(2026)通報3號", unit="finance", reason="未依規定實施聯合懲戒",
+            event_ids=["6b1c7a52-3c1e-5b8e-9d0a-2f6e4b7c9a31"], issued_on=date(2026, 6, 1),
+            recorded_at=datetime(2026, 6, 1, 2, 0, tzinfo=UTC),
+        ),
+        events.FormalTalk: events.FormalTalk(
+            talk_id=events.supervision_id("leading-group", "約談-7"), body="leading-group",
+            ref="約談-7", unit="finance", reason="懲戒不到位", held_on=date(2026, 6, 2),
+            recorded_at=datetime(2026, 6, 2, 2, 0, tzinfo=UTC),
+        ),
+        events.ComplaintReceived: events.ComplaintReceived(
+            complaint_id=events.supervision_id("finance", "TS-1"), unit="finance", ref="TS-1",
+            listing_id="350402-2026-000123", about="名單內人員仍獲財政補貼",
+            received_on=date(2026, 6, 3), recorded_at=datetime(2026, 6, 3, 2, 0, tzinfo=UTC),
+        ),
+        events.ComplaintAnswered: events.ComplaintAnswered(
+            complaint_id=events.supervision_id("finance", "TS-1"), unit="finance",
+            finding=events.ComplaintFinding.should_have_acted, acted_on=date(2026, 6, 5),
+            answered_on=date(2026, 6, 6), recorded_at=datetime(2026, 6, 6, 2, 0, tzinfo=UTC),
         ),
     }
     return samples[cls]

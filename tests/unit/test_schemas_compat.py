@@ -36,6 +36,10 @@ TOP_LEVEL = {
     "credithub.unit.UnitCheckpoint",
     "credithub.republish.DeletionNotice",
     "credithub.republish.DeletionConfirmed",
+    "credithub.supervision.FormalNotice",
+    "credithub.supervision.FormalTalk",
+    "credithub.supervision.ComplaintReceived",
+    "credithub.supervision.ComplaintAnswered",
 }
 Edit = Callable[[dict[str, Any]], None]
 
@@ -79,7 +83,8 @@ def test_top_level_records_are_the_topic_records() -> None:
 def test_file_conventions(path: Path) -> None:
     schema = _load(path)
     namespace = schema.get("namespace")
-    assert namespace in {"credithub.common", "credithub.court", "credithub.unit", "credithub.republish"}
+    assert namespace in {"credithub.common", "credithub.court", "credithub.unit", "credithub.republish",
+                         "credithub.supervision"}
     assert "." not in schema["name"]
     assert path.name.startswith(f"{namespace}.{schema['name']}.v")
     assert schema.get("doc", "").strip(), "a named type needs a doc"
@@ -282,13 +287,13 @@ def test_cli_ok_table_and_json(schema_copy: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy)])
     assert result.exit_code == 0, result.output
-    assert "16 records, 16 versions: compatible" in result.stdout
+    assert "20 records, 20 versions: compatible" in result.stdout
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy), "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {
         "ok": True,
-        "records": 16,
-        "versions": 16,
+        "records": 20,
+        "versions": 20,
         "incompatibilities": [],
     }
 
@@ -308,7 +313,7 @@ def test_cli_json_on_incompatibility(schema_copy: Path) -> None:
     )
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert report["ok"] is False and report["versions"] == 17
+    assert report["ok"] is False and report["versions"] == 21
     assert report["incompatibilities"][0]["field"] == "court_level"
     assert report["incompatibilities"][0]["reader_version"] == 2
 
