@@ -287,6 +287,11 @@ def _compliance_table(doc: dict[str, Any]) -> None:
                     ["listing_id", "rule", "status", "started_on", "done_on", "due", "clause"],
                     [[i["listing_id"], i["rule"], i["status"], i["started_on"] or "not recorded",
                       i["done_on"] or "", i["due"] or "", i["clause"]] for i in items])
+    missing = [(c["court_code"], c["listings"], len(c["without_risk_notice"]))
+               for c in doc["risk_notices"] if c["without_risk_notice"]]
+    if missing:
+        print_table("listings without a recorded risk notice (風險提示, policy 四(二)3)",
+                    ["court_code", "listings", "without risk notice"], missing)
     if doc["supervision"]:
         print_table("supervision: formal notices (通報), talks (約談), complaints (policy 四(二)8, 四(四))",
                     SUPERVISION_COLUMNS, [[_cell(r[c]) for c in SUPERVISION_COLUMNS]

@@ -92,6 +92,7 @@ class Limits:
         # service may be recorded after the objection it starts the limit of
         self._proc: dict[str, Procedures] = {}
         self._listing_no: dict[str, str] = {}  # listing -> decision_no of its listing
+        self._court: dict[str, str] = {}  # listing -> court_code
         self._objections: list[Any] = []  # VerificationOpened
         self._applications: list[tuple[Any, str]] = []  # (ReconsiderationApplied, dismissal no)
         self._decided: dict[str, Any] = {}  # application decision_no -> ReconsiderationDecided
@@ -124,6 +125,7 @@ class Limits:
         p = self._proc.setdefault(lid, Procedures(lid))
         if isinstance(ev, DebtorListed):
             self._listing_no[lid] = meta.decision_no
+            self._court[lid] = meta.court_code
         elif isinstance(ev, VerificationOpened):
             self._objections.append(ev)
         elif isinstance(ev, ReconsiderationApplied):
@@ -137,6 +139,22 @@ class Limits:
                 return
             self._decided[applied.meta.event_id] = ev
         p.add(ev)
+
+    def risk_notices(self) -> list[dict[str, Any]]:
+        """Per court: listings, and those without a recorded risk notice (風險提示, policy
+        四(二)3: it must precede the listing; `risk_notice` records it)."""
+        courts: dict[str, dict[str, Any]] = {}
+        for lid in self._listing_no:
+            p = self._proc[lid]
+            code = self._court[lid]
+            c = courts.setdefault(code, {"court_code": code, "listings": 0,
+                                         "with_risk_notice": 0, "without_risk_notice": []})
+            c["listings"] += 1
+            if p.risk_notice_on is not None:
+                c["with_risk_notice"] += 1
+            else:
+                c["without_risk_notice"].append(lid)
+        return [courts[k] for k in sorted(courts)]
 
     def add(self, ev: Any) -> None:
         self._procedures(ev)

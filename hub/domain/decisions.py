@@ -53,6 +53,7 @@ from hub.domain.events import (
     ReconsiderationOutcome,
     RelatedPerson,
     RevokeReason,
+    RiskNoticeIssued,
     Role,
     ShieldReason,
     Subject,
@@ -73,6 +74,7 @@ __all__ = [
     "CloseVerificationDecision",
     "DecideReconsiderationDecision",
     "NotifyEmployerDecision",
+    "RiskNoticeDecision",
     "ServeDecision",
     "CorrectDecision",
     "Decision",
@@ -371,6 +373,16 @@ class _ProcedureBase(_DecisionBase):
         return []
 
 
+class RiskNoticeDecision(_ProcedureBase):
+    """`risk_notice` — 風險提示 sent before the listing (policy 四(二)3), recorded on it."""
+
+    action: Literal["risk_notice"] = "risk_notice"
+    issued_on: InDate
+
+    def _problems(self) -> list[tuple[str, str]]:
+        return self._check_day("issued_on", self.issued_on)
+
+
 class ServeDecision(_ProcedureBase):
     """`serve` — 送達: a decision of the listing served on the debtor (policy 四(二)2)."""
 
@@ -420,6 +432,7 @@ Decision = (
     | CorrectDecision
     | OpenVerificationDecision
     | CloseVerificationDecision
+    | RiskNoticeDecision
     | ServeDecision
     | ApplyReconsiderationDecision
     | DecideReconsiderationDecision
@@ -433,13 +446,14 @@ _MODELS: dict[str, type[_DecisionBase]] = {
     "correct": CorrectDecision,
     "open_verification": OpenVerificationDecision,
     "close_verification": CloseVerificationDecision,
+    "risk_notice": RiskNoticeDecision,
     "serve": ServeDecision,
     "apply_reconsideration": ApplyReconsiderationDecision,
     "decide_reconsideration": DecideReconsiderationDecision,
     "notify_employer": NotifyEmployerDecision,
 }
 PROCEDURE_ACTIONS = frozenset(
-    {"serve", "apply_reconsideration", "decide_reconsideration", "notify_employer"})
+    {"risk_notice", "serve", "apply_reconsideration", "decide_reconsideration", "notify_employer"})
 ACTIONS: tuple[str, ...] = tuple(_MODELS)
 
 
@@ -633,6 +647,8 @@ def to_event(decision: Decision, meta: EventMeta) -> CourtEvent:
         return VerificationOpened(meta=meta, objection_received_on=decision.objection_received_on)
     if isinstance(decision, CloseVerificationDecision):
         return VerificationClosed(meta=meta, outcome=decision.outcome)
+    if isinstance(decision, RiskNoticeDecision):
+        return RiskNoticeIssued(meta=meta, issued_on=decision.issued_on)
     if isinstance(decision, ServeDecision):
         return DecisionServed(meta=meta, served_decision_no=decision.served_decision_no,
                               served_on=decision.served_on)

@@ -44,6 +44,7 @@ __all__ = [
     "ReconsiderationApplied",
     "ReconsiderationDecided",
     "ReconsiderationOutcome",
+    "RiskNoticeIssued",
     "DeletionConfirmed",
     "DeletionNotice",
     "DeletionReason",
@@ -346,9 +347,23 @@ class EmployerNotified(BaseModel):
     notified_on: date
 
 
-ProcedureEvent = DecisionServed | ReconsiderationApplied | ReconsiderationDecided | EmployerNotified
+class RiskNoticeIssued(BaseModel):
+    """風險提示: the risk notice that preceded the listing (policy 四(二)3)."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.court.RiskNoticeIssued"
+
+    meta: EventMeta
+    issued_on: date
+
+
+ProcedureEvent = (
+    DecisionServed | ReconsiderationApplied | ReconsiderationDecided | EmployerNotified
+    | RiskNoticeIssued
+)
 
 PROCEDURE_EVENT_TYPES: tuple[type[BaseModel], ...] = (
+    RiskNoticeIssued,
     DecisionServed,
     ReconsiderationApplied,
     ReconsiderationDecided,
@@ -366,6 +381,7 @@ CourtEvent = (
     | ReconsiderationApplied
     | ReconsiderationDecided
     | EmployerNotified
+    | RiskNoticeIssued
 )
 
 COURT_EVENT_TYPES: tuple[type[BaseModel], ...] = (

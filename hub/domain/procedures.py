@@ -12,7 +12,9 @@ which `Procedures` folds, one listing at a time, in log order:
 - `decide_reconsideration`: only while an application is pending, on or after the day the
   higher court received it;
 - `notify_employer`: only for a current listing that is not published (policy 三(一)), on or
-  after the day it was listed.
+  after the day it was listed;
+- `risk_notice`: recorded once on the listing, issued on or before the day it was listed
+  (policy 四(二)3: the notice precedes the listing).
 The court store checks them before it records a decision file (`producers.court.submit`);
 the auditor folds the same class to assess the limits (`consumers.audit.limits`)."""
 
@@ -28,6 +30,7 @@ from hub.domain.events import (
     EmployerNotified,
     ReconsiderationApplied,
     ReconsiderationDecided,
+    RiskNoticeIssued,
     VerificationClosed,
     VerificationOutcome,
 )
@@ -37,6 +40,7 @@ RULE_SERVE = "policy 四(二)2: a decision of the listing is served once, after 
 RULE_RECONSIDERATION = ("policy 四(二)3: reconsideration follows a dismissed objection; the"
                         " higher court decides a pending application")
 RULE_EMPLOYER = "policy 三(一): the employer is notified of a listing that is not published"
+RULE_RISK = "policy 四(二)3: the risk notice precedes the listing, once"
 
 
 def _fail(message: str, rule: str, listing_id: str, key: str) -> TransitionError:
@@ -57,6 +61,7 @@ class Procedures:
     dismissal_on: date | None = None
     pending: tuple[str, date] | None = None  # (dismissal decision_no, received_on)
     reconsidered: set[str] = field(default_factory=set)  # dismissals taken to the higher court
+    risk_notice_on: date | None = None
 
     def check(self, event: Any) -> None:
         meta = event.meta
@@ -100,6 +105,14 @@ class Procedures:
                 raise _fail(f"decided on {day.isoformat()}, before the application was received"
                             f" ({self.pending[1].isoformat()})", RULE_RECONSIDERATION, lid,
                             "decided_at")
+        elif isinstance(event, RiskNoticeIssued):
+            if self.risk_notice_on is not None:
+                raise _fail(f"the risk notice of listing {lid!r} is already recorded (issued"
+                            f" {self.risk_notice_on.isoformat()})", RULE_RISK, lid, "action")
+            if self.listed_on is not None and event.issued_on > self.listed_on:
+                raise _fail(f"issued on {event.issued_on.isoformat()}, after the listing"
+                            f" ({self.listed_on.isoformat()}): a risk notice precedes it",
+                            RULE_RISK, lid, "issued_on")
         elif isinstance(event, EmployerNotified):
             if self.listed_on is not None and event.notified_on < self.listed_on:
                 raise _fail(f"notified on {event.notified_on.isoformat()}, before the listing"
@@ -130,6 +143,9 @@ class Procedures:
             self.pending = None
             return
         if isinstance(event, EmployerNotified):
+            return
+        if isinstance(event, RiskNoticeIssued):
+            self.risk_notice_on = event.issued_on
             return
         self.decided(meta.decision_no, meta.decided_at)
         day = local_date(meta.decided_at)

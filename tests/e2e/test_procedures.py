@@ -20,6 +20,7 @@ from tests.unit.builders import (
     list_data,
     notify_employer_data,
     open_data,
+    risk_notice_data,
     serve_data,
     when,
 )
@@ -34,6 +35,7 @@ def test_procedures_through_the_log_and_their_limits(hub_settings: Settings) -> 
     file = [
         # ON: served, objects within 10 days, dismissal served, applies in time, decided in time
         list_data("ON", decided_at=when(0)),
+        risk_notice_data("ON", issued_on="2026-02-20"),
         serve_data("ON", served_on="2026-03-03", decided_at=when(1)),
         open_data("ON", decided_at=when(6)),
         close_data("ON", decided_at=when(12)),
@@ -69,7 +71,10 @@ def test_procedures_through_the_log_and_their_limits(hub_settings: Settings) -> 
     # the records are court events on the log, signed and chained like any other
     records = [codec.decode(r.value) for r in read_topic(s, s.court_topic)]
     procedures = [m for m in records if isinstance(m, PROCEDURE_EVENT_TYPES)]
-    assert len(procedures) == 8
+    assert len(procedures) == 9
+    risk = {c["court_code"]: c for c in doc["risk_notices"]}
+    [court] = risk.values()
+    assert court["with_risk_notice"] == 1 and sorted(court["without_risk_notice"]) == ["HIDDEN", "LATE"]
     verify = json.loads(run_hub(s, "audit", "verify", "--format", "json").stdout)
     assert verify["ok"] is True, verify["failures"][:3]
 

@@ -257,6 +257,20 @@ def notify_employer_data(
     return _with(data, overrides, drop)
 
 
+def risk_notice_data(
+    listing_id: str = "L1",
+    *,
+    issued_on: str = "2026-02-20",
+    decision_no: str | None = None,
+    decided_at: str | None = None,
+    drop: Iterable[str] = (),
+    **overrides: Any,
+) -> dict[str, Any]:
+    data = _common("risk_notice", listing_id, decision_no, decided_at or when(0.5))
+    data["issued_on"] = issued_on
+    return _with(data, overrides, drop)
+
+
 def line(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False)
 

@@ -35,6 +35,7 @@ TOP_LEVEL = [
     events.ReconsiderationApplied,
     events.ReconsiderationDecided,
     events.EmployerNotified,
+    events.RiskNoticeIssued,
     events.CourtCheckpoint,
     events.UnitAcknowledged,
     events.UnitAckBatch,
@@ -219,6 +220,9 @@ def sample(cls: type[BaseModel]) -> Any:
         ),
         events.ReconsiderationDecided: events.ReconsiderationDecided(
             meta=_meta(9), outcome=events.ReconsiderationOutcome.overturned
+        ),
+        events.RiskNoticeIssued: events.RiskNoticeIssued(
+            meta=_meta(11), issued_on=date(2026, 2, 20)
         ),
         events.EmployerNotified: events.EmployerNotified(
             meta=_meta(10), employer="三明某某機械廠", notified_on=date(2026, 3, 3)

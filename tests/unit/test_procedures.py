@@ -23,6 +23,7 @@ from tests.unit.builders import (
     notify_employer_data,
     number_of,
     open_data,
+    risk_notice_data,
     serve_data,
     when,
 )
@@ -148,3 +149,20 @@ def test_the_auditor_assesses_the_due_process_limits() -> None:
                   today=date(2026, 3, 17))
     assert got["reconsideration"] == "not_assessable"
     assert got["reconsideration_decision"] == "pending"
+
+
+def test_the_risk_notice_precedes_the_listing_and_is_recorded_once() -> None:
+    _, proc = _fold(list_data(decided_at=when(0)), risk_notice_data(issued_on="2026-02-20"))
+    assert proc.risk_notice_on == date(2026, 2, 20)
+    e = _refused(list_data(decided_at=when(0)), risk_notice_data(issued_on="2026-03-03",
+                                                                decided_at=when(2)))
+    assert e.key == "issued_on" and "precedes it" in str(e)
+    e = _refused(list_data(decided_at=when(0)), risk_notice_data(),
+                 risk_notice_data(decision_no="again", decided_at=when(1)))
+    assert e.key == "action" and "already recorded" in str(e)
+    limits = Limits()
+    for seq, data in enumerate([list_data("A", decided_at=when(0)), risk_notice_data("A"),
+                                list_data("B", decided_at=when(0))], 1):
+        limits.add(event(data, seq))
+    [court] = limits.risk_notices()
+    assert (court["listings"], court["with_risk_notice"], court["without_risk_notice"]) == (2, 1, ["B"])

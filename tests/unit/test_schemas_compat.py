@@ -30,6 +30,7 @@ TOP_LEVEL = {
     "credithub.court.ReconsiderationApplied",
     "credithub.court.ReconsiderationDecided",
     "credithub.court.EmployerNotified",
+    "credithub.court.RiskNoticeIssued",
     "credithub.court.CourtCheckpoint",
     "credithub.unit.UnitAcknowledged",
     "credithub.unit.UnitAckBatch",
@@ -287,13 +288,13 @@ def test_cli_ok_table_and_json(schema_copy: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy)])
     assert result.exit_code == 0, result.output
-    assert "20 records, 20 versions: compatible" in result.stdout
+    assert "21 records, 21 versions: compatible" in result.stdout
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy), "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {
         "ok": True,
-        "records": 20,
-        "versions": 20,
+        "records": 21,
+        "versions": 21,
         "incompatibilities": [],
     }
 
@@ -313,7 +314,7 @@ def test_cli_json_on_incompatibility(schema_copy: Path) -> None:
     )
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert report["ok"] is False and report["versions"] == 21
+    assert report["ok"] is False and report["versions"] == 22
     assert report["incompatibilities"][0]["field"] == "court_level"
     assert report["incompatibilities"][0]["reader_version"] == 2
 
