@@ -136,6 +136,13 @@ def topic_specs(s: Settings, units: Iterable[str] = ()) -> list[TopicSpec]:
     return specs
 
 
+def specs_for(s: Settings, names: Iterable[str], units: Iterable[str] = ()) -> list[TopicSpec]:
+    """The specs of these hub topics only: what one account's process may create or must
+    see (a unit's account cannot describe the topics it has no grant on)."""
+    wanted = set(names)
+    return [t for t in topic_specs(s, units) if t.name in wanted]
+
+
 def ensure_topics(s: Settings, specs: Iterable[TopicSpec], partitions: int | None = None) -> list[str]:
     """Create the missing topics; returns the names created. Idempotent."""
     wanted = list(specs)

@@ -142,7 +142,7 @@ def read(s: Settings) -> SupervisionLog:
 def _publish(s: Settings, signer: str, unit: str, model: BaseModel) -> None:
     key, _ = ensure_key(s, signer)
     value = codec.encode(model)
-    kafka.ensure_topics(s, kafka.topic_specs(s))
+    kafka.ensure_topics(s, kafka.specs_for(s, [s.supervision_topic]))
     producer = kafka.producer(s, client_id="hub-supervision")
     try:
         producer.send(s.supervision_topic, key=unit.encode(), value=value,

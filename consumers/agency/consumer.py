@@ -149,7 +149,9 @@ class UnitConsumer:
     def _connect(self) -> None:
         if self.consumer is not None:
             return
-        kafka.ensure_topics(self.s, kafka.topic_specs(self.s, [self.unit]))
+        kafka.ensure_topics(self.s, kafka.specs_for(
+            self.s, [self.topic, self.s.checkpoint_topic, self.s.ack_topic(self.unit),
+                     self.s.dlq_topic(self.unit)], [self.unit]))
         recovered = outbox.recover(self._db(), self.schema, self.s)
         if recovered:
             log.info("outbox recovered", unit=self.unit, already_published=recovered)

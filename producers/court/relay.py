@@ -328,7 +328,7 @@ class Relay:
         self.topic = s.court_topic
         self.keys: dict[str, SigningKey] = {}
         self.courts: dict[str, _Court] = {}
-        kafka.ensure_topics(s, kafka.topic_specs(s))
+        kafka.ensure_topics(s, kafka.specs_for(s, [s.court_topic, s.checkpoint_topic]))
         self.producer = kafka.producer(s, client_id="hub-court-relay")
         self._fast = fastappend.usable(self.producer)
         self.result = RelayResult()

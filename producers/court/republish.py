@@ -60,6 +60,7 @@ def add_site(s: Settings, site: str, name: str, url: str | None = None,
     if not name.strip():
         raise InputError("--name: must not be blank")
     key, created = ensure_key(s, republisher_signer(site))
+    kafka.ensure_topics(s, kafka.specs_for(s, [s.republication_topic]))  # the relay writes it
     conn = open_store(s, "hub-court-republishers")
     try:
         with db.unit_of_work(conn) as uow:
@@ -237,7 +238,7 @@ def notify_with(conn: db.Connection, s: Settings, producer: Any) -> dict[str, in
 
 
 def _with_producer(s: Settings, job: Any) -> Any:
-    kafka.ensure_topics(s, kafka.topic_specs(s))
+    kafka.ensure_topics(s, kafka.specs_for(s, [s.republication_topic]))
     conn = open_store(s, "hub-court-republishers")
     producer = kafka.producer(s, client_id="hub-court-republish")
     try:
