@@ -18,6 +18,7 @@ from hub.domain.events import (
     ComplaintAnswered,
     ComplaintReceived,
     CourtCheckpoint,
+    CreditRepairDecided,
     DeletionConfirmed,
     DeletionNotice,
     FormalNotice,
@@ -44,7 +45,7 @@ def sign(key: SigningKey, value: bytes) -> list[tuple[str, bytes]]:
 
 def expected_signer(model: BaseModel) -> str:
     if isinstance(model, UnitAcknowledged | UnitAckBatch | UnitCheckpoint | ComplaintReceived
-                  | ComplaintAnswered):
+                  | ComplaintAnswered | CreditRepairDecided):
         return unit_signer(model.unit)
     if isinstance(model, CourtCheckpoint | DeletionNotice):
         return court_signer(model.court_code)

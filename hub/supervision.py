@@ -3,7 +3,8 @@
   formal notices (通報) and talks (約談) of a unit (policy 四(四));
 - a unit (signer `unit:<slug>`) records the complaints it receives (投訴舉報) and its answers:
   unfounded, or it should have acted, in which case it punishes first and then answers
-  (policy 四(二)8).
+  (policy 四(二)8); and its credit repair decisions (信用修復, 四(二)6;
+  `consumers.agency.repairs`, through the unit's outbox).
 
 The log is the store: a new record is checked against the believed records already on the
 topic (`SupervisionLog`), then published and acknowledged by the broker (acks=all) before
@@ -30,6 +31,7 @@ from hub.domain.events import (
     ComplaintAnswered,
     ComplaintFinding,
     ComplaintReceived,
+    CreditRepairDecided,
     FormalNotice,
     FormalTalk,
     supervision_id,
@@ -59,6 +61,7 @@ class SupervisionLog:
     talks: dict[str, FormalTalk] = field(default_factory=dict)
     complaints: dict[str, ComplaintReceived] = field(default_factory=dict)
     answers: dict[str, ComplaintAnswered] = field(default_factory=dict)
+    repairs: dict[str, CreditRepairDecided] = field(default_factory=dict)
 
     def add(self, model: Any) -> None:
         """A believed record, in log order (the first of an id counts)."""
@@ -68,6 +71,8 @@ class SupervisionLog:
             self.talks.setdefault(model.talk_id, model)
         elif isinstance(model, ComplaintReceived):
             self.complaints.setdefault(model.complaint_id, model)
+        elif isinstance(model, CreditRepairDecided):
+            self.repairs.setdefault(model.repair_id, model)
         elif isinstance(model, ComplaintAnswered):
             c = self.complaints.get(model.complaint_id)
             if c is not None and c.unit == model.unit:  # an answer to nothing is not one

@@ -91,10 +91,18 @@ class Position(BaseModel):
 Decision = Literal["block", "review", "clear"]
 
 
+class RepairOut(BaseModel):
+    listing_id: str = Field(description="a shielded or revoked listing of the subject")
+    decided_on: date = Field(description="day the unit granted the credit repair")
+
+
 class Answer(BaseModel):
     decision: Decision
     measures: list[MeasureOut]
     at: datetime
+    credit_repairs: list[RepairOut] = Field(
+        default_factory=list,
+        description="credit repairs this unit granted the subject (信用修復, policy 四(二)6)")
 
 
 class CheckAnswer(Answer):

@@ -156,6 +156,39 @@ def keep_cmd(unit: str, listing_id: str, code: str, until: str, reason: str, fmt
     _print_doc(doc, fmt, "kept measure")
 
 
+@agency.command("repair")
+@unit_option
+@click.option("--listing", "listing_id", required=True, help="A shielded or revoked listing.")
+@click.option("--granted/--refused", required=True, help="The unit's decision.")
+@click.option("--applied-on", required=True, help="Date of the subject's application (YYYY-MM-DD).")
+@click.option("--on", "on", help="Date of the decision (default today).")
+@format_option()
+def repair_cmd(unit: str, listing_id: str, granted: bool, applied_on: str, on: str | None,
+               fmt: str) -> None:
+    """Decide a credit repair application (信用修復, policy 四(二)6): only after a shield or
+    revoke; a granted repair is named in the unit's screening answers."""
+    from consumers.agency import repairs
+    from hub.keys import ensure_key, unit_signer
+
+    def day(value: str, name: str) -> date:
+        try:
+            return date.fromisoformat(value)
+        except ValueError as e:
+            raise InputError(f"{name} {value!r}: expected YYYY-MM-DD") from e
+
+    s = settings()
+    kafka.ensure_topics(s, kafka.specs_for(s, [s.supervision_topic]))  # where it is published
+    conn, sch = _conn(unit)
+    try:
+        key, _ = ensure_key(s, unit_signer(unit))
+        doc = repairs.decide(conn, s, unit, key, listing_id, granted, day(applied_on, "--applied-on"),
+                             day(on, "--on") if on else None)
+        doc["relayed"] = _relay_now(s, conn, sch)
+    finally:
+        conn.close()
+    _print_doc(doc, fmt, "credit repair")
+
+
 def _relay_now(s: Any, conn: db.Connection, sch: str) -> bool:
     """Best effort: the running consumer relays whatever is left."""
     from hub import outbox
@@ -234,6 +267,8 @@ def check_cmd(unit: str, id_number: str, code: str | None, at: str | None, fmt: 
         [m["code"], m["mode"], m["listing_id"], m["role"], m["suspended"],
          m["kept_until"] or m["until"]] for m in doc["measures"]
     ])
+    for r in doc["credit_repairs"]:
+        click.echo(f"credit repaired: listing {r['listing_id']} on {r['decided_on']}")
     pos = doc["position"]
     click.echo(f"position: offsets {pos['offsets']} court_seq {pos['court_seq']}")
 

@@ -22,7 +22,7 @@ the head of the signed acknowledgement log: consumers/agency/acklog.py), `kept_m
 
 from __future__ import annotations
 
-from consumers.agency import acklog, apikeys, querylog
+from consumers.agency import acklog, apikeys, querylog, repairs
 from hub import db, outbox
 from hub.config import Settings
 
@@ -122,6 +122,7 @@ def migrations() -> list[db.Migration]:
         apikeys.migration(7),
         querylog.migration(8),
         acklog.migration(9),
+        repairs.migration(10),
     ]
 
 

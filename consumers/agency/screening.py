@@ -71,7 +71,12 @@ _CHECK_SQL = (
     " AND (q.code IS NULL OR m.code = q.code)),"
     " (SELECT json_object_agg(topic || ':' || partition, next_offset)"
     " FROM {schema}.consumer_offsets),"
-    " (SELECT json_object_agg(court_code, last_seq) FROM {schema}.court_positions)"
+    " (SELECT json_object_agg(court_code, last_seq) FROM {schema}.court_positions),"
+    # credit repairs the unit granted (policy 四(二)6), decided by the moment asked about
+    " (SELECT coalesce(json_agg(json_build_array(q.i, r.listing_id, r.decided_on)"
+    " ORDER BY q.i, r.listing_id), '[]')"
+    " FROM unnest(%(i)s::int[], %(id)s::text[], %(day)s::date[]) AS q(i, id, day)"
+    " JOIN {schema}.repairs r ON r.subject_id = q.id AND r.granted AND r.decided_on <= q.day)"
 )
 
 MAX_BATCH = 1000
@@ -121,12 +126,15 @@ def check_many(cur: Any, schema: str, subjects: list[Subject]) -> tuple[list[dic
         "i": list(range(len(subjects))), "id": [q.id_number for q in subjects],
         "at": [q.at for q in subjects], "day": [_day(q.at) for q in subjects],
         "code": [q.measure for q in subjects]})
-    rows, offsets, courts = cur.fetchone()
+    rows, offsets, courts, repaired = cur.fetchone()
     found: list[list[Any]] = [[] for _ in subjects]
     for row in rows:
         found[row[0]].append(row[1:])
+    repairs: list[list[dict[str, Any]]] = [[] for _ in subjects]
+    for i, lid, on in repaired:
+        repairs[i].append({"listing_id": lid, "decided_on": on})
     answers = []
-    for q, mine in zip(subjects, found, strict=True):
+    for q, mine, fixed in zip(subjects, found, repairs, strict=True):
         active = [ActiveMeasure(code=c, mode=mode, listing_id=lid, role=BoundRole(role),
                                 id_number=q.id_number, suspended=susp, until=until)
                   for c, mode, lid, role, susp, until, _kept in mine]
@@ -136,6 +144,7 @@ def check_many(cur: Any, schema: str, subjects: list[Subject]) -> tuple[list[dic
                           "suspended": susp, "until": until, "kept_until": kept}
                          for c, mode, lid, role, susp, until, kept in mine],
             "at": q.at.isoformat(),
+            "credit_repairs": fixed,
         })
     return answers, {"offsets": offsets or {}, "court_seq": courts or {}}
 

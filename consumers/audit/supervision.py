@@ -7,7 +7,8 @@
   account, 四(四) last paragraph);
 - complaints (投訴舉報): received, answered, still open, and `should_have_acted`: failures
   found by the unit's own investigation, which count towards a formal notice like a late or
-  missing acknowledgement."""
+  missing acknowledgement;
+- credit repairs (信用修復, 四(二)6) the unit granted and refused."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def summary(log: SupervisionLog, start: date | None = None, end: date | None = N
             "unit": unit, "notices": 0, "talks": 0, "second_notice_within_year": False,
             "honours_barred_until": None, "noticed_after_talk": False, "complaints": 0,
             "complaints_answered": 0, "complaints_open": 0, "should_have_acted": 0,
-            "notice_refs": []})
+            "repairs_granted": 0, "repairs_refused": 0, "notice_refs": []})
 
     def in_period(d: date) -> bool:
         return (start is None or d >= start) and (end is None or d <= end)
@@ -76,4 +77,7 @@ def summary(log: SupervisionLog, start: date | None = None, end: date | None = N
         r["complaints_answered"] += 1
         if a.finding is ComplaintFinding.should_have_acted:
             r["should_have_acted"] += 1
+    for rep in log.repairs.values():
+        if in_period(rep.decided_on):
+            row(rep.unit)["repairs_granted" if rep.granted else "repairs_refused"] += 1
     return [units[k] for k in sorted(units)]

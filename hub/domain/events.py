@@ -34,6 +34,7 @@ __all__ = [
     "ComplaintFinding",
     "ComplaintReceived",
     "CourtReference",
+    "CreditRepairDecided",
     "DebtorListed",
     "DecisionServed",
     "EmployerNotified",
@@ -657,6 +658,22 @@ class ComplaintAnswered(BaseModel):
     finding: ComplaintFinding
     acted_on: date | None = None
     answered_on: date
+    recorded_at: AwareDatetime
+
+
+class CreditRepairDecided(BaseModel):
+    """信用修復 decided by a unit, after a shield or revoke (policy 四(二)6)."""
+
+    model_config = _FROZEN
+    AVRO_NAME: ClassVar[str] = "credithub.supervision.CreditRepairDecided"
+
+    repair_id: str
+    unit: str
+    listing_id: str
+    court_code: str
+    granted: bool
+    applied_on: date
+    decided_on: date
     recorded_at: AwareDatetime
 
 

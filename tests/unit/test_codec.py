@@ -46,6 +46,7 @@ TOP_LEVEL = [
     events.FormalTalk,
     events.ComplaintReceived,
     events.ComplaintAnswered,
+    events.CreditRepairDecided,
 ]
 CST = timezone(timedelta(hours=8))
 
@@ -322,6 +323,12 @@ def sample(cls: type[BaseModel]) -> Any:
             complaint_id=events.supervision_id("finance", "TS-1"), unit="finance",
             finding=events.ComplaintFinding.should_have_acted, acted_on=date(2026, 6, 5),
             answered_on=date(2026, 6, 6), recorded_at=datetime(2026, 6, 6, 2, 0, tzinfo=UTC),
+        ),
+        events.CreditRepairDecided: events.CreditRepairDecided(
+            repair_id=events.supervision_id("finance", "350402-2026-000123"), unit="finance",
+            listing_id="350402-2026-000123", court_code="350402", granted=True,
+            applied_on=date(2026, 6, 10), decided_on=date(2026, 6, 12),
+            recorded_at=datetime(2026, 6, 12, 2, 0, tzinfo=UTC),
         ),
     }
     return samples[cls]

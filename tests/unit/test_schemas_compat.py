@@ -41,6 +41,7 @@ TOP_LEVEL = {
     "credithub.supervision.FormalTalk",
     "credithub.supervision.ComplaintReceived",
     "credithub.supervision.ComplaintAnswered",
+    "credithub.supervision.CreditRepairDecided",
 }
 Edit = Callable[[dict[str, Any]], None]
 
@@ -288,13 +289,13 @@ def test_cli_ok_table_and_json(schema_copy: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy)])
     assert result.exit_code == 0, result.output
-    assert "21 records, 21 versions: compatible" in result.stdout
+    assert "22 records, 22 versions: compatible" in result.stdout
     result = runner.invoke(schemas, ["check", "--dir", str(schema_copy), "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {
         "ok": True,
-        "records": 21,
-        "versions": 21,
+        "records": 22,
+        "versions": 22,
         "incompatibilities": [],
     }
 
@@ -314,7 +315,7 @@ def test_cli_json_on_incompatibility(schema_copy: Path) -> None:
     )
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert report["ok"] is False and report["versions"] == 22
+    assert report["ok"] is False and report["versions"] == 23
     assert report["incompatibilities"][0]["field"] == "court_level"
     assert report["incompatibilities"][0]["reader_version"] == 2
 
