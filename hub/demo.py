@@ -21,6 +21,7 @@ from rich.console import Console
 
 from hub import accounts, codec, kafka
 from hub.config import settings
+from hub.domain.deadlines import CST
 from hub.domain.events import acknowledgements
 from hub.generate import generate
 from hub.output import print_table
@@ -97,11 +98,72 @@ def serve_demo(as_unit: dict[str, str], id_number: str | None) -> None:
     console.print(f"  every answer is recorded: hub agency queries --unit {unit} --key {name}", markup=False)
 
 
+def _day(at: str, days: int) -> str:
+    return (datetime.fromisoformat(at).astimezone(CST) + timedelta(days=days)).date().isoformat()
+
+
+def _at(at: str, days: float) -> str:
+    return (datetime.fromisoformat(at) + timedelta(days=days)).isoformat()
+
+
+def due_process(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A listing's due process (issue #21) on one generated listing that nothing else
+    touches: risk notice, service, an objection reviewed late (20 days, the limit is 15),
+    the dismissal served, reconsideration applied for and decided."""
+    touched = {d["listing_id"] for d in decisions if d["action"] != "list"}
+    lst = next(d for d in decisions if d["action"] == "list" and d["listing_id"] not in touched)
+    lid, t, no = lst["listing_id"], lst["decided_at"], lst["decision_no"]
+    common = {"court_code": lst["court_code"], "listing_id": lid}
+    steps = [
+        {"action": "risk_notice", "decision_no": f"{no}風險提示", "decided_at": _at(t, 0.1),
+         "issued_on": _day(t, -7)},
+        {"action": "serve", "decision_no": f"{no}送達", "decided_at": _at(t, 1),
+         "served_decision_no": no, "served_on": _day(t, 1)},
+        {"action": "open_verification", "decision_no": f"{no}異議", "decided_at": _at(t, 6),
+         "objection_received_on": _day(t, 5)},
+        {"action": "close_verification", "decision_no": f"{no}駁回", "decided_at": _at(t, 25),
+         "outcome": "dismissed"},
+        {"action": "serve", "decision_no": f"{no}駁回送達", "decided_at": _at(t, 27),
+         "served_decision_no": f"{no}駁回", "served_on": _day(t, 27)},
+        {"action": "apply_reconsideration", "decision_no": f"{no}復議", "decided_at": _at(t, 30),
+         "higher_court": "三明市中級人民法院", "received_on": _day(t, 30)},
+        {"action": "decide_reconsideration", "decision_no": f"{no}復議決定",
+         "decided_at": _at(t, 40), "outcome": "upheld"},
+    ]
+    return [common | step for step in steps]
+
+
+def remedies(decisions: list[dict[str, Any]], as_unit: dict[str, str]) -> None:
+    """A credit repair of a shielded listing, a complaint found founded, two formal notices."""
+    unit = "rail-air-operators"
+    shields = {d["listing_id"]: d for d in decisions if d["action"] == "shield"}
+    repaired = next((d for d in decisions if d["action"] == "list" and d["listing_id"] in shields
+                     and d["subject"]["kind"] == "person"), None)
+    if repaired is not None:
+        shield = shields[repaired["listing_id"]]
+        hub("agency", "repair", "--unit", unit, "--listing", repaired["listing_id"], "--granted",
+            "--applied-on", _day(shield["decided_at"], 2), "--on", _day(shield["decided_at"], 5),
+            env=as_unit)
+        doc = json.loads(hub("agency", "check", "--unit", unit, "--id-number",
+                             repaired["subject"]["id_number"], "--format", "json", env=as_unit))
+        console.print(f"credit repair of {repaired['listing_id']}: the unit's answer is now "
+                      f"{doc['decision']} with credit_repairs={doc['credit_repairs']}")
+    hub("agency", "complaints", "receive", "--unit", unit, "--ref", "DEMO-TS-1", "--about",
+        "名單內人員仍購得車票", "--on", "2026-06-01", env=as_unit)
+    hub("agency", "complaints", "answer", "--unit", unit, "--ref", "DEMO-TS-1", "--finding",
+        "should_have_acted", "--acted-on", "2026-06-03", "--on", "2026-06-04", env=as_unit)
+    for ref, on in (("(2026)通報1號", "2026-02-10"), ("(2026)通報7號", "2026-09-01")):
+        hub("supervise", "notice", "--unit", "finance", "--ref", ref, "--reason",
+            "未依規定實施聯合懲戒", "--on", on)
+    sys.stdout.write(hub("supervise", "list"))
+
+
 def main() -> None:
     s = settings()
     work = s.state_dir / "demo"
     work.mkdir(parents=True, exist_ok=True)
     decisions = generate(300, seed=2026)
+    decisions += due_process(decisions)
     path = work / "decisions.jsonl"
     path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in decisions), encoding="utf-8")
     console.rule("1. the courts submit their decisions")
@@ -153,7 +215,10 @@ def main() -> None:
             "--deleted-at", deleted.isoformat())
     sys.stdout.write(hub("court", "republishers", "list"))
 
-    console.rule("5. the auditors verify the log and report compliance")
+    console.rule("5. remedies and accountability: credit repair, a complaint, formal notices")
+    remedies(decisions, as_unit)
+
+    console.rule("6. the auditors verify the log and report compliance")
     verify = json.loads(hub("audit", "verify", "--format", "json", check=False))
     console.print(f"verify: ok={verify.get('ok')} events={verify.get('events_checked')} "
                   f"acks={verify.get('acks_checked')} failures={len(verify.get('failures', []))}")
