@@ -27,7 +27,8 @@ def test_compliance_missing_and_acknowledged_units(hub_settings, tmp_path):  # t
     publish_acks(s, "finance", events, delay=timedelta(minutes=3))
     publish_acks(s, "transport", events, delay=timedelta(days=30))
     doc = _json(s, "compliance")
-    assert set(doc) == {"units", "courts", "limits", "notes", "calendar_complete"}
+    assert set(doc) == {"units", "courts", "limits", "notes", "calendar_complete", "republishers",
+                        "supervision", "risk_notices"}
     units = {u["unit"]: u for u in doc["units"]}
     fin = units["finance"]
     assert fin["concerned"] > 0 and fin["missing"] == 0 and fin["acked"] == fin["concerned"]
