@@ -33,6 +33,7 @@ from kafka.producer.producer_batch import ProducerBatch
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecordsBuilder
 
+from hub import kafka_internals
 from hub.varint import SMALL, varint
 
 # Where a run of records went: partition, the batch's produce future (resolves to
@@ -65,6 +66,8 @@ def record_tail(key: bytes | None, value: bytes, headers: Sequence[tuple[str, by
 def usable(producer: Any) -> bool:
     """Whether this producer has the internals `append` writes into (kafka-python 3.x,
     record format v2, not transactional)."""
+    if not kafka_internals.checked():
+        return False
     acc = getattr(producer, "_accumulator", None)
     return (
         acc is not None

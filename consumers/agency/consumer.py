@@ -28,7 +28,7 @@ from consumers.agency.acklog import AckLog
 from consumers.agency.batch import Inbound, Pending, chain_keys
 from consumers.agency.courtrefs import CourtCheckpoints
 from consumers.agency.projection import Folder
-from hub import db, kafka, outbox
+from hub import db, kafka, kafka_internals, outbox
 from hub.config import Settings, check_slug
 from hub.domain.catalogue import default_catalogue
 from hub.errors import HubError, InputError, ServiceUnavailable
@@ -193,9 +193,9 @@ class UnitConsumer:
         """True once this member has been out of a stable group membership, or without a
         partition it should own (the only member, or one of no more members than
         partitions), for STUCK_SECONDS. Membership is read from kafka-python's coordinator
-        (`_coordinator.stable()`, private: where it is missing only the assignment counts)."""
-        coord = getattr(self.consumer, "_coordinator", None)
-        stable = bool(coord.stable()) if callable(getattr(coord, "stable", None)) else True
+        (`hub.kafka_internals.group_stable`: where it cannot be known, only the assignment
+        counts)."""
+        stable = kafka_internals.group_stable(self.consumer) is not False
         parts = self.consumer.partitions_for_topic(self.topic) or ()
         should_own = self.instance is None or self.instance < len(parts)
         if stable and (self.consumer.assignment() or not should_own):

@@ -4,6 +4,7 @@ partitions, at the offsets `settle` reports; bad calls queue nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -104,3 +105,29 @@ def test_built_batches_arrive_when_queued_timestamped_then(hub_settings):
         assert [(r.key, r.value, list(r.headers)) for r in mine] == records[part]
         assert [r.offset for r in mine] == list(range(part == 0, 900 + (part == 0)))
         assert all(r.timestamp >= queued_at for r in mine)
+
+
+def test_on_an_unchecked_kafka_python_the_relay_publishes_through_send(hub_settings, monkeypatch):  # type: ignore[no-untyped-def]
+    """issue #22: kafka-python internals only on a version they were checked against."""
+    from hub import kafka_internals
+    from hub.generate import generate
+    from tests.conftest import hub_env
+    from tests.support import run_hub, write_jsonl
+
+    s = hub_settings
+    p = kafka.producer(s, client_id="test-fastappend-unchecked")
+    try:
+        assert fastappend.usable(p)
+        monkeypatch.setattr(kafka_internals, "CHECKED", frozenset({"0.0.1"}))
+        assert not fastappend.usable(p)
+        assert kafka_internals.group_stable(object()) is None
+    finally:
+        p.close()
+    path = s.state_dir.parent / "unchecked.jsonl"
+    decisions = generate(50, seed=22)
+    write_jsonl(path, decisions)
+    env = hub_env(s) | {"HUB_KAFKA_INTERNALS": "off"}
+    out = run_hub(s, "court", "submit", str(path), "--format", "json", env=env)
+    assert json.loads(out.stdout)["published"] == len(decisions)
+    assert out.stderr.count("kafka-python internals turned off") == 1
+    assert len(read_topic(s, s.court_topic)) == len(decisions)
