@@ -332,10 +332,23 @@ class UnitConsumer:
                 pass
 
     def _caught_up(self, ends: dict[TopicPartition, int]) -> bool:
+        """--until-idle: every assigned partition read to the end seen at start and, for a
+        single process, the stored offsets of EVERY partition there. A group can still list
+        members that left without leaving (static members of an earlier `--processes N`
+        run, until their session times out): they hold partitions that nobody reads, and
+        this process must not stop while those are behind (a rebuild stopped after one
+        partition of three). One of `--processes N` only answers for its own partitions:
+        its supervisor checks the stored offsets of all."""
         assigned = self.consumer.assignment()
         if not assigned:
             return False
-        return all(self.consumer.position(tp) >= ends.get(tp, 0) for tp in assigned)
+        if not all(self.consumer.position(tp) >= ends.get(tp, 0) for tp in assigned):
+            return False
+        if self.instance is not None:
+            return True
+        with db.unit_of_work(self._db()) as uow:
+            stored = store.load_offsets(uow.cursor, self.schema, self.topic)
+        return all(stored.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items())
 
     def run(self, until_idle: bool = False) -> Stats:
         # The fold allocates many short-lived objects and almost no cycles: scan the young
