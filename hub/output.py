@@ -1,5 +1,6 @@
 """Printing data the way every `hub` command does: `--format json` prints one JSON
-document on stdout and nothing else; `table` renders with rich."""
+document on stdout and nothing else; `table` renders with rich. Also the parsers of the
+time and date options every command shares (`aware_time`, `iso_date`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+
+from hub.errors import InputError
 
 FORMATS = ("table", "json")
 
@@ -51,3 +54,26 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
 
 def stderr_console() -> Console:
     return Console(stderr=True)
+
+
+def aware_time(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time with an offset given on the command line (None when absent)."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as e:
+        raise InputError(f"{option} {value!r}: not an ISO 8601 time") from e
+    if when.tzinfo is None:
+        raise InputError(f"{option} {value!r}: needs an offset (time zone), e.g. +08:00")
+    return when
+
+
+def iso_date(value: str | None, option: str) -> date | None:
+    """A YYYY-MM-DD date given on the command line (None when absent)."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise InputError(f"{option}: not a date (YYYY-MM-DD): {value!r}") from e

@@ -3,23 +3,12 @@ punishment units (policy 四(四)), as signed records on `supervision.v1`."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import click
 
 from hub.config import settings
-from hub.errors import InputError
-from hub.output import format_option, print_json, print_table
-
-
-def _date(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"{name}: not a date (YYYY-MM-DD): {value!r}") from None
+from hub.output import format_option, iso_date, print_json, print_table
 
 
 def _show(doc: dict[str, Any], fmt: str, what: str) -> None:
@@ -53,7 +42,7 @@ def notice(unit: str, ref: str, reason: str, event_ids: tuple[str, ...], on: str
     year from the last one."""
     from hub.supervision import record_notice
 
-    _show(record_notice(settings(), unit, ref, reason, list(event_ids), _date(on, "--on"), body),
+    _show(record_notice(settings(), unit, ref, reason, list(event_ids), iso_date(on, "--on"), body),
           fmt, "notice")
 
 
@@ -68,7 +57,7 @@ def talk(unit: str, ref: str, reason: str, on: str | None, body: str, fmt: str) 
     """Record a formal talk (約談) with a unit's leaders."""
     from hub.supervision import record_talk
 
-    _show(record_talk(settings(), unit, ref, reason, _date(on, "--on"), body), fmt, "talk")
+    _show(record_talk(settings(), unit, ref, reason, iso_date(on, "--on"), body), fmt, "talk")
 
 
 @supervise.command("list")

@@ -14,21 +14,9 @@ import click
 from hub import db, kafka
 from hub.config import settings
 from hub.errors import InputError
-from hub.output import format_option, print_json, print_table, stderr_console
+from hub.output import aware_time, format_option, print_json, print_table, stderr_console
 
 unit_option = click.option("--unit", "unit", required=True, help="unit slug (units.md)")
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError as e:
-        raise InputError(f"--at {value!r}: not an ISO 8601 time") from e
-    if when.tzinfo is None:
-        raise InputError(f"--at {value!r}: needs an offset, e.g. +08:00")
-    return when
 
 
 def _stop_on_signals(consumer: Any) -> None:
@@ -251,7 +239,7 @@ def check_cmd(unit: str, id_number: str, code: str | None, at: str | None, fmt: 
 
     # A bad number or measure code is an input error (exit 2) before any I/O; codes are
     # case-insensitive, and one the unit does not apply is refused, never answered "clear".
-    question = screening.subject(id_number, code, _parse_time(at), check_unit(unit))
+    question = screening.subject(id_number, code, aware_time(at, "--at"), check_unit(unit))
     conn, sch = _conn(unit)
     try:
         with db.unit_of_work(conn) as uow:

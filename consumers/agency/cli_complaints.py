@@ -6,8 +6,7 @@ from __future__ import annotations
 import click
 
 from hub.config import settings
-from hub.output import format_option, print_json, print_table
-from hub.supervise_cli import _date
+from hub.output import format_option, iso_date, print_json, print_table
 
 
 @click.group()
@@ -27,7 +26,7 @@ def receive(unit: str, ref: str, about: str, listing_id: str | None, on: str | N
     """Record a complaint the unit received."""
     from hub.supervision import receive_complaint
 
-    doc = receive_complaint(settings(), unit, ref, about, listing_id, _date(on, "--on"))
+    doc = receive_complaint(settings(), unit, ref, about, listing_id, iso_date(on, "--on"))
     if fmt == "json":
         print_json(doc)
     else:
@@ -46,8 +45,8 @@ def answer(unit: str, ref: str, finding: str, acted_on: str | None, on: str | No
     """Record the unit's answer after investigating (it punishes first when it should have)."""
     from hub.supervision import answer_complaint
 
-    doc = answer_complaint(settings(), unit, ref, finding, _date(acted_on, "--acted-on"),
-                           _date(on, "--on"))
+    doc = answer_complaint(settings(), unit, ref, finding, iso_date(acted_on, "--acted-on"),
+                           iso_date(on, "--on"))
     if fmt == "json":
         print_json(doc)
     else:

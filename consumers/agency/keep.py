@@ -98,12 +98,7 @@ def keep_measure(conn: db.Connection, s: Settings, unit: str, log: AckLog, listi
     sch = schema.schema_name(s, unit)
     with db.unit_of_work(conn) as uow:
         cur = uow.cursor
-        cur.execute(f"SELECT state FROM {sch}.listings WHERE listing_id = %s FOR UPDATE",
-                    (listing_id,))
-        row = cur.fetchone()
-        if row is None:
-            raise InputError(f"unknown listing {listing_id!r} (not in this unit's projection)")
-        st = ListingState.model_validate(row[0])
+        st = store.locked_state(cur, sch, listing_id)
         if st.status is Status.listed:
             raise InputError(f"listing {listing_id!r} is not shielded or revoked: its measures "
                              "still apply")

@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from consumers.agency import store
 from hub import codec, db, outbox
 from hub.config import Settings
 from hub.domain.deadlines import local_date
 from hub.domain.events import CreditRepairDecided, supervision_id
-from hub.domain.listing import ListingState, Status
+from hub.domain.listing import Status
 from hub.errors import InputError
 from hub.ledger import SigningKey
 from hub.signed import sign
@@ -49,13 +50,7 @@ def decide(conn: db.Connection, s: Settings, unit: str, key: SigningKey, listing
     sch = db.ident(s.unit_schema(unit))
     with db.unit_of_work(conn) as uow:
         cur = uow.cursor
-        cur.execute(f"SELECT state FROM {sch}.listings WHERE listing_id = %s FOR UPDATE",
-                    (listing_id,))
-        row = cur.fetchone()
-        if row is None:
-            raise InputError(f"--listing: unknown listing {listing_id!r} (not in this unit's"
-                             " projection)")
-        st = ListingState.model_validate(row[0])
+        st = store.locked_state(cur, sch, listing_id)
         if st.status is Status.listed:
             raise InputError(f"--listing: listing {listing_id!r} is still listed: credit repair"
                              " only after a shield or revoke (policy 四(二)6)")

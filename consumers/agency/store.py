@@ -12,6 +12,7 @@ from typing import Any
 from consumers.agency.batch import ChainLink, Changes, Decoded
 from hub import db, outbox
 from hub.domain.listing import ListingState, bound_persons
+from hub.errors import InputError
 from hub.outbox import OutboxRecord
 
 LISTING_COLUMNS = (
@@ -22,6 +23,17 @@ LISTING_COLUMNS = (
 
 
 NULL = "\\N"  # COPY text format
+
+
+def locked_state(cur: Any, schema: str, listing_id: str) -> ListingState:
+    """A listing of the projection, locked for the caller's transaction (a unit decision
+    about it: keep, repair); InputError if the unit does not know it."""
+    cur.execute(f"SELECT state FROM {schema}.listings WHERE listing_id = %s FOR UPDATE",
+                (listing_id,))
+    row = cur.fetchone()
+    if row is None:
+        raise InputError(f"unknown listing {listing_id!r} (not in this unit's projection)")
+    return ListingState.model_validate(row[0])
 
 
 def load_offsets(cur: Any, schema: str, topic: str, lock: bool = False) -> dict[tuple[str, int], int]:

@@ -21,7 +21,7 @@ from hub.domain.deadlines import CST
 from hub.errors import HubError, InputError
 from hub.keys import load_trust
 from hub.ledger import LedgerError, TrustStore, check_proof_document
-from hub.output import format_option, print_json, print_table, to_json
+from hub.output import format_option, iso_date, print_json, print_table, to_json
 
 
 def _time(value: str | None) -> datetime:
@@ -34,15 +34,6 @@ def _time(value: str | None) -> datetime:
     except ValueError as e:
         raise InputError(f"--as-of: not an ISO 8601 time: {value!r}") from e
     return t if t.tzinfo is not None else t.replace(tzinfo=CST)
-
-
-def _date(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as e:
-        raise InputError(f"{name}: not a date (YYYY-MM-DD): {value!r}") from e
 
 
 def _progress() -> bool:
@@ -247,7 +238,7 @@ def compliance(start: str | None, end: str | None, sla_working_days: int | None,
     from consumers.audit.compliance import compliance as build
     from consumers.audit.report_html import render
 
-    doc = build(settings(), _date(start, "--from"), _date(end, "--to"), sla_working_days,
+    doc = build(settings(), iso_date(start, "--from"), iso_date(end, "--to"), sla_working_days,
                 progress=_progress())
     backlog = doc.pop("_backlog")
     text: str | None = None

@@ -4,26 +4,12 @@ days)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import click
 
 from hub.config import settings
-from hub.errors import InputError
-from hub.output import format_option, print_json, print_table
-
-
-def _when(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        t = datetime.fromisoformat(value)
-    except ValueError as e:
-        raise InputError(f"--deleted-at: not an ISO 8601 time: {value!r}") from e
-    if t.tzinfo is None:
-        raise InputError(f"--deleted-at: {value!r} has no time zone (e.g. +08:00)")
-    return t
+from hub.output import aware_time, format_option, print_json, print_table
 
 
 @click.group()
@@ -113,7 +99,7 @@ def confirm(site: str, notice_ids: tuple[str, ...], listing: str | None, deleted
     """Record the site's deletion, signed with the site's key, and publish it."""
     from producers.court.republish import confirm as run
 
-    doc = run(settings(), site, notice_ids, listing, _when(deleted_at))
+    doc = run(settings(), site, notice_ids, listing, aware_time(deleted_at, "--deleted-at"))
     if fmt == "json":
         print_json(doc)
         return

@@ -144,9 +144,6 @@ def _ended_publicity(cur: Any, sch: str, listing_ids: Iterable[str]) -> dict[str
 def issue_notices(cur: Any, s: Settings, now: datetime | None = None) -> int:
     """Record the notices due (in the caller's transaction); returns how many were new."""
     sch = schema(s)
-    cur.execute(f"SELECT EXISTS (SELECT 1 FROM {sch}.republishers)")
-    if not cur.fetchone()[0]:
-        return 0
     now = now or datetime.now(UTC)
     keys: dict[str, SigningKey] = {}
     issued = 0
@@ -229,6 +226,10 @@ def publish_pending(conn: db.Connection, s: Settings, producer: Any) -> int:
 def notify_with(conn: db.Connection, s: Settings, producer: Any) -> dict[str, int]:
     """Issue the notices due and publish what is pending (the court relay's round)."""
     with db.unit_of_work(conn) as uow:
+        # one round trip when no site is registered (every relay round and submit asks)
+        uow.cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {schema(s)}.republishers)")
+        if not uow.cursor.fetchone()[0]:
+            return {"issued": 0, "published": 0}
         issued = issue_notices(uow.cursor, s)
         uow.commit()
     published = publish_pending(conn, s, producer)
